@@ -1,0 +1,49 @@
+"""The dashboard's settings: one flat TOML file, ``TOLLHOUSE_DASHBOARD_*`` overrides."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from tollhouse.core.settings import ServiceSettings, check_secret
+
+ENV_PREFIX = "TOLLHOUSE_DASHBOARD_"
+
+
+class DashboardSettings(ServiceSettings):
+    listen_address: str = "0.0.0.0"
+    listen_port: int = Field(3000, ge=1, le=65535)
+    mongo_url: str
+    mongo_database: str = Field("tollhouse", pattern=r"^[A-Za-z0-9_-]{1,63}$")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Shared with the gateways: authorises /system/* and signs change notifications.
+    node_secret: str
+    # The first organisation and admin, created at first start. Only a bcrypt hash is accepted.
+    org_name: str = Field(min_length=1)
+    admin_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    admin_password_hash: str
+    token_ttl_seconds: int = Field(12 * 3600, ge=60, le=30 * 86400)
+    mongo_timeout_seconds: float = Field(5, gt=0, le=120)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator("node_secret")
+    @classmethod
+    def _node_secret_strong(cls, value: str) -> str:
+        return check_secret(value, "node_secret")
+
+    @field_validator("admin_password_hash")
+    @classmethod
+    def _is_bcrypt_hash(cls, value: str) -> str:
+        if not (value.startswith(("$2b$", "$2a$", "$2y$")) and len(value) == 60):
+            raise ValueError("must be a bcrypt hash ($2b$...), never a plain password; "
+                             "make one with `tollhouse-dashboard hash-password`")
+        return value
+
+    @field_validator("mongo_url")
+    @classmethod
+    def _mongo_url(cls, value: str) -> str:
+        if not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must be a mongodb:// URL")
+        return value

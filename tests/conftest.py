@@ -1,0 +1,53 @@
+"""Fixtures that start real servers: Redis, a MongoDB-wire server, upstream HTTP servers."""
+
+from __future__ import annotations
+
+import pytest
+import redis as redis_lib
+from pymongo import MongoClient
+
+from tests.servers import mongo_server, redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_proc(tmp_path_factory):
+    server = redis_server(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_proc):
+    """A Redis URL with an empty database for each test (the server itself is shared)."""
+    if redis_proc.process is None or redis_proc.process.poll() is not None:
+        redis_proc.start()
+    url = f"redis://127.0.0.1:{redis_proc.port}/0"
+    redis_lib.Redis.from_url(url).flushall()
+    return url
+
+
+@pytest.fixture(scope="session")
+def mongo_proc(tmp_path_factory):
+    server = mongo_server(tmp_path_factory.mktemp("mongo")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mongo_url(mongo_proc, request):
+    if mongo_proc.process is None or mongo_proc.process.poll() is not None:
+        mongo_proc.start()
+    return f"mongodb://127.0.0.1:{mongo_proc.port}/"
+
+
+@pytest.fixture
+def mongo_db_name(mongo_url, request):
+    """A fresh database name per test, dropped afterwards."""
+    name = "t_" + request.node.name.replace("[", "_").replace("]", "").replace("-", "_")[:50]
+    client = MongoClient(mongo_url, serverSelectionTimeoutMS=5000)
+    client.drop_database(name)
+    yield name
+    try:
+        client.drop_database(name)
+    finally:
+        client.close()
