@@ -25,6 +25,8 @@ class DashboardSettings(ServiceSettings):
     admin_password_hash: str
     token_ttl_seconds: int = Field(12 * 3600, ge=60, le=30 * 86400)
     mongo_timeout_seconds: float = Field(5, gt=0, le=120)
+    # Items per page of list answers (Tyk's key and default).
+    page_size: int = Field(10, ge=1, le=1000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 

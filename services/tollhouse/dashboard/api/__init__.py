@@ -1,0 +1,1 @@
+"""The user-facing REST API under ``/api`` (one module per resource) and the gateways' ``/system`` API."""

@@ -1,0 +1,176 @@
+"""``/api/apis``: create, list, read, replace and delete API definitions, the way Tyk's dashboard does.
+
+Every check runs before the single write, so a refused request leaves what is stored untouched.
+Each successful change is announced to the gateways (see ``publish``); if that fails the change
+still stands and the answer's ``Message`` says the gateways were not told.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Annotated, Any
+
+from bson.errors import InvalidDocument
+from fastapi import APIRouter, Path, Query
+from pymongo.errors import DuplicateKeyError
+
+from tollhouse.core import notify
+from tollhouse.core.apidef import ApiDefinition, DefinitionError, new_api_id, parse_definition
+from tollhouse.dashboard.auth import UserDep
+from tollhouse.dashboard.deps import PublisherDep, SettingsDep, StoreDep
+from tollhouse.dashboard.errors import BadRequest, DashboardError
+from tollhouse.dashboard.models import ERROR_RESPONSES, ApiEnvelope, ApiList, ErrorResponse, StatusResponse
+from tollhouse.dashboard.store import ROUTE_INDEX, Store, duplicate_index
+
+log = logging.getLogger("tollhouse.dashboard.apis")
+
+NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such API in the user's organisation."}}
+router = APIRouter(prefix="/api/apis", tags=["apis"], responses={**ERROR_RESPONSES, **NOT_FOUND})
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+NOT_NOTIFIED = ("; gateways were not notified (Redis unavailable) and will pick the change up "
+                "when they reconnect")
+
+ApiIdPath = Annotated[str, Path(description="The API's api_id.")]
+
+
+@router.get("", response_model=ApiList, summary="List the organisation's APIs, newest first")
+def list_apis(user: UserDep, store: StoreDep, settings: SettingsDep,
+              p: Annotated[int, Query(description="Page number from 1; 0 or lower returns every API.")] = 1
+              ) -> dict:
+    size = settings.page_size
+    skip, limit = (0, None) if p <= 0 else ((p - 1) * size, size)
+    documents, total = store.list_apis(user.org_id, skip, limit)
+    return {
+        "apis": [{"api_definition": document["definition"]} for document in documents],
+        "pages": max(1, math.ceil(total / size)),
+    }
+
+
+@router.get("/{api_id}", response_model=ApiEnvelope, summary="Read one API definition")
+def get_api(api_id: ApiIdPath, user: UserDep, store: StoreDep) -> dict:
+    return {"api_definition": _existing(store, user.org_id, api_id)["definition"]}
+
+
+@router.post("", response_model=StatusResponse, summary="Create an API; Meta is its api_id")
+def create_api(body: ApiEnvelope, user: UserDep, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
+    raw = body.api_definition
+    if raw.get("api_id") in (None, ""):
+        raw["api_id"] = new_api_id()
+    raw["org_id"] = user.org_id
+    definition = _validated(raw)
+    if store.api_id_taken(definition.api_id):
+        raise BadRequest([("api_id", f"an API with id {definition.api_id} already exists")])
+    _check_route_free(store, definition)
+    _write(lambda: store.insert_api(_record(definition, raw)), definition)
+    log.info("API %s created by %s", definition.api_id, user.email)
+    notified = publisher.publish(notify.API_ADDED, definition.api_id)
+    return StatusResponse(Message="API created" + ("" if notified else NOT_NOTIFIED), Meta=definition.api_id)
+
+
+@router.put("/{api_id}", response_model=StatusResponse, summary="Replace an API definition")
+def update_api(api_id: ApiIdPath, body: ApiEnvelope, user: UserDep, store: StoreDep,
+               publisher: PublisherDep) -> StatusResponse:
+    existing = _existing(store, user.org_id, api_id)
+    raw = body.api_definition
+    if raw.get("api_id") in (None, ""):
+        raw["api_id"] = api_id
+    elif raw["api_id"] != api_id:
+        raise BadRequest([("api_id", f"must be {api_id}, the API being modified (ids cannot change)")])
+    raw["org_id"] = user.org_id
+    definition = _validated(raw)
+    _check_route_free(store, definition)
+    record = _record(definition, raw)
+    replaced = _write(lambda: store.replace_api(user.org_id, record, existing["created_at"]), definition)
+    if not replaced:  # deleted by someone else since we read it
+        raise DashboardError(404, "API not found")
+    log.info("API %s modified by %s", api_id, user.email)
+    notified = publisher.publish(notify.API_UPDATED, api_id)
+    return StatusResponse(Message="API modified" + ("" if notified else NOT_NOTIFIED))
+
+
+@router.delete("/{api_id}", response_model=StatusResponse, summary="Delete an API")
+def delete_api(api_id: ApiIdPath, user: UserDep, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
+    if not store.delete_api(user.org_id, api_id):
+        raise DashboardError(404, "API not found")
+    log.info("API %s deleted by %s", api_id, user.email)
+    notified = publisher.publish(notify.API_REMOVED, api_id)
+    return StatusResponse(Message="API deleted" + ("" if notified else NOT_NOTIFIED))
+
+
+def _existing(store: Store, org_id: str, api_id: str) -> dict:
+    document = store.get_api(org_id, api_id)
+    if document is None:
+        raise DashboardError(404, "API not found")
+    return document
+
+
+def _validated(raw: dict) -> ApiDefinition:
+    try:
+        definition = parse_definition(raw)
+    except DefinitionError as exc:
+        raise BadRequest(exc.errors) from None
+    problems = _storage_problems(raw, "")
+    if problems:
+        raise BadRequest(problems)
+    return definition
+
+
+def _storage_problems(value: Any, path: str) -> list[tuple[str, str]]:
+    """What JSON allows but MongoDB cannot keep faithfully (or JSON cannot give back)."""
+    if isinstance(value, dict):
+        problems = []
+        for key, item in value.items():
+            field = f"{path}.{key}" if path else key
+            if key.startswith("$") or "\x00" in key:
+                problems.append((field, "field names must not start with '$' or contain NUL"))
+            else:
+                problems.extend(_storage_problems(item, field))
+        return problems
+    if isinstance(value, list):
+        return [problem for index, item in enumerate(value)
+                for problem in _storage_problems(item, f"{path}.{index}")]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(path, "must be a finite number")]
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+        return [(path, "is too large (64-bit integers only)")]
+    return []
+
+
+def _check_route_free(store: Store, definition: ApiDefinition) -> None:
+    domain, listen_path = definition.route_key
+    owner = store.route_owner(domain, listen_path)
+    if owner is not None and owner != definition.api_id:
+        raise BadRequest([("proxy.listen_path", _route_taken(definition, owner))])
+
+
+def _route_taken(definition: ApiDefinition, owner: str | None) -> str:
+    domain, listen_path = definition.route_key
+    where = f"{listen_path} on domain {domain}" if domain else listen_path
+    return f"{where} is already used by API {owner}" if owner else f"{where} is already used by another API"
+
+
+def _record(definition: ApiDefinition, raw: dict) -> dict:
+    domain, listen_path = definition.route_key
+    return {
+        "api_id": definition.api_id,
+        "org_id": definition.org_id,
+        "name": definition.name,
+        "active": definition.active,
+        "domain": domain,
+        "listen_path": listen_path,
+        "definition": raw,
+    }
+
+
+def _write(operation, definition: ApiDefinition):
+    """Run the one write; a race lost on a unique index or an unstorable document answers 400."""
+    try:
+        return operation()
+    except DuplicateKeyError as exc:
+        if duplicate_index(exc) == ROUTE_INDEX:
+            raise BadRequest([("proxy.listen_path", _route_taken(definition, None))]) from None
+        raise BadRequest([("api_id", f"an API with id {definition.api_id} already exists")]) from None
+    except (InvalidDocument, OverflowError) as exc:
+        raise BadRequest([("(definition)", f"cannot be stored: {exc}")]) from None

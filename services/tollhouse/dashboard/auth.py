@@ -1,0 +1,112 @@
+"""Passwords, access tokens and the ``authorization`` header check that guards every ``/api`` route.
+
+Passwords are bcrypt hashes. Access tokens are random; only their SHA-256 is stored, so a copy of
+the database does not let anyone log in. A failed check never says which part was wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+import bcrypt
+from fastapi import Depends, Security
+from fastapi.security import APIKeyHeader
+
+from tollhouse.dashboard.deps import SettingsDep, StoreDep
+from tollhouse.dashboard.errors import DashboardError
+from tollhouse.dashboard.store import Store, utcnow
+
+BCRYPT_MAX_BYTES = 72  # bcrypt ignores (or, from bcrypt 5, refuses) anything longer
+DEFAULT_BCRYPT_ROUNDS = 12
+
+user_token_header = APIKeyHeader(name="authorization", scheme_name="access_token", auto_error=False,
+                                 description="The access_token from POST /api/login.")
+node_secret_header = APIKeyHeader(name="authorization", scheme_name="node_secret", auto_error=False,
+                                  description="The node secret shared by the dashboard and its gateways.")
+
+
+def hash_password(password: str, rounds: int = DEFAULT_BCRYPT_ROUNDS) -> str:
+    encoded = password.encode()
+    if not encoded:
+        raise ValueError("the password is empty")
+    if len(encoded) > BCRYPT_MAX_BYTES:
+        raise ValueError(f"the password is longer than {BCRYPT_MAX_BYTES} bytes, which bcrypt cannot use")
+    return bcrypt.hashpw(encoded, bcrypt.gensalt(rounds)).decode()
+
+
+def password_matches(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode(), password_hash.encode())
+    except ValueError:  # too long, or a hash bcrypt cannot read
+        return False
+
+
+@functools.cache
+def _decoy_hash(rounds: int) -> str:
+    return bcrypt.hashpw(b"decoy", bcrypt.gensalt(rounds)).decode()
+
+
+def spend_password_check_time(password_hash_like: str) -> None:
+    """Check against a decoy of the same cost, so an unknown user answers as slowly as a wrong password."""
+    try:
+        rounds = int(password_hash_like.split("$")[2])
+    except (IndexError, ValueError):
+        rounds = DEFAULT_BCRYPT_ROUNDS
+    password_matches("not the password", _decoy_hash(rounds))
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bare_token(header_value: str) -> str:
+    # Tyk sends the token bare; tools built for OAuth-style APIs add "Bearer ".
+    scheme, _, rest = header_value.partition(" ")
+    return rest.strip() if scheme.lower() == "bearer" and rest else header_value.strip()
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    user_id: str
+    email: str
+    org_id: str
+    token_hash: str
+
+
+def issue_session(store: Store, user: dict, ttl_seconds: int) -> tuple[str, dt.datetime]:
+    token = new_token()
+    expires_at = (utcnow() + dt.timedelta(seconds=ttl_seconds)).replace(microsecond=0)
+    store.create_session(token_hash(token), user, expires_at)
+    return token, expires_at
+
+
+def authorization(store: StoreDep, header: Annotated[str | None, Security(user_token_header)] = None
+                  ) -> CurrentUser:
+    """The logged-in user behind the ``authorization`` header, or 401."""
+    if not header or not bare_token(header):
+        raise DashboardError(401, "Authorization header missing")
+    hashed = token_hash(bare_token(header))
+    session = store.find_live_session(hashed)
+    if session is None:
+        raise DashboardError(401, "Invalid, expired or revoked access token")
+    return CurrentUser(session["user_id"], session["email"], session["org_id"], hashed)
+
+
+def node_authorization(settings: SettingsDep,
+                       header: Annotated[str | None, Security(node_secret_header)] = None) -> None:
+    """Gateways only: the header must be the node secret (compared in constant time), else 403."""
+    if not header or not hmac.compare_digest(header.encode(), settings.node_secret.encode()):
+        raise DashboardError(403, "Attempted administrative access with invalid or missing key!")
+
+
+UserDep = Annotated[CurrentUser, Depends(authorization)]

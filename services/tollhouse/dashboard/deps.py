@@ -1,0 +1,28 @@
+"""What endpoints receive from the running app (built once in the lifespan), as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from tollhouse.dashboard.publish import Publisher
+from tollhouse.dashboard.settings import DashboardSettings
+from tollhouse.dashboard.store import Store
+
+
+def _settings(request: Request) -> DashboardSettings:
+    return request.app.state.settings
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _publisher(request: Request) -> Publisher:
+    return request.app.state.publisher
+
+
+SettingsDep = Annotated[DashboardSettings, Depends(_settings)]
+StoreDep = Annotated[Store, Depends(_store)]
+PublisherDep = Annotated[Publisher, Depends(_publisher)]

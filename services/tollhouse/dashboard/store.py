@@ -1,0 +1,148 @@
+"""All MongoDB access of the dashboard: collections, indexes and the queries the endpoints need.
+
+An API is stored as ``{_id: api_id, api_id, org_id, name, active, domain, listen_path, created_at,
+updated_at, definition}``: ``definition`` is the user's dict exactly as given (unknown fields kept),
+the top-level fields are computed from the validated definition so that indexes and queries never
+depend on what the user wrote (e.g. ``active: "false"`` or a missing ``domain``).
+The unique ``route`` index on (domain, normalised listen_path) backs the friendlier check done in
+code, so two simultaneous creations cannot both win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pymongo
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+API_ID_INDEX = "api_id_unique"
+ROUTE_INDEX = "route_unique"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Store:
+    def __init__(self, client: MongoClient, database: str):
+        self.client = client
+        db = client[database]
+        self.apis: Collection = db["apis"]
+        self.policies: Collection = db["policies"]
+        self.organisations: Collection = db["organisations"]
+        self.users: Collection = db["users"]
+        self.sessions: Collection = db["sessions"]
+
+    @classmethod
+    def connect(cls, url: str, database: str, timeout_seconds: float) -> Store:
+        timeout_ms = int(timeout_seconds * 1000)
+        client: MongoClient = MongoClient(
+            url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=timeout_ms * 2,
+            appname="tollhouse-dashboard",
+        )
+        return cls(client, database)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def ping(self, timeout_seconds: float) -> None:
+        """Raise a ``PyMongoError`` unless the server answers within the timeout."""
+        with pymongo.timeout(timeout_seconds):
+            self.client.admin.command("ping")
+
+    def ensure_indexes(self) -> None:
+        self.apis.create_index([("api_id", ASCENDING)], unique=True, name=API_ID_INDEX)
+        self.apis.create_index([("domain", ASCENDING), ("listen_path", ASCENDING)], unique=True,
+                               name=ROUTE_INDEX)
+        self.apis.create_index([("org_id", ASCENDING), ("created_at", DESCENDING)], name="org_created")
+        self.users.create_index([("email", ASCENDING)], unique=True, name="email_unique")
+        self.organisations.create_index([("owner_name", ASCENDING)], unique=True, name="owner_name_unique")
+        # The server drops expired sessions by itself; lookups also check expiry (the sweep is ~60 s).
+        self.sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl")
+
+    # --- users and sessions -------------------------------------------------------------------
+
+    def find_user(self, email: str) -> dict | None:
+        return self.users.find_one({"email": email})
+
+    def create_session(self, token_hash: str, user: dict, expires_at: dt.datetime) -> None:
+        self.sessions.insert_one({
+            "_id": token_hash,
+            "user_id": user["_id"],
+            "email": user["email"],
+            "org_id": user["org_id"],
+            "created_at": utcnow(),
+            "expires_at": expires_at,
+        })
+
+    def find_live_session(self, token_hash: str) -> dict | None:
+        return self.sessions.find_one({"_id": token_hash, "expires_at": {"$gt": utcnow()}})
+
+    def delete_session(self, token_hash: str) -> None:
+        self.sessions.delete_one({"_id": token_hash})
+
+    # --- APIs -----------------------------------------------------------------------------------
+
+    def list_apis(self, org_id: str, skip: int, limit: int | None) -> tuple[list[dict], int]:
+        """One page of an organisation's APIs, newest first (Tyk's order), and the total count."""
+        query = {"org_id": org_id}
+        cursor = self.apis.find(query).sort([("created_at", DESCENDING), ("api_id", ASCENDING)]).skip(skip)
+        if limit is not None:
+            cursor = cursor.limit(limit)
+        return list(cursor), self.apis.count_documents(query)
+
+    def get_api(self, org_id: str, api_id: str) -> dict | None:
+        return self.apis.find_one({"_id": api_id, "org_id": org_id})
+
+    def route_owner(self, domain: str, listen_path: str) -> str | None:
+        """The api_id already using (domain, normalised listen_path), if any."""
+        found = self.apis.find_one({"domain": domain, "listen_path": listen_path}, {"api_id": 1})
+        return found["api_id"] if found else None
+
+    def api_id_taken(self, api_id: str) -> bool:
+        return self.apis.count_documents({"_id": api_id}, limit=1) > 0
+
+    def insert_api(self, record: dict) -> None:
+        """Raise ``DuplicateKeyError`` (see ``duplicate_index``) if the id or the route is taken."""
+        now = utcnow()
+        self.apis.insert_one({"_id": record["api_id"], **record, "created_at": now, "updated_at": now})
+
+    def replace_api(self, org_id: str, record: dict, created_at: dt.datetime) -> bool:
+        """Replace a whole stored API (the definition dict may hold any field names); False if gone."""
+        document = {"_id": record["api_id"], **record, "created_at": created_at, "updated_at": utcnow()}
+        result = self.apis.replace_one({"_id": record["api_id"], "org_id": org_id}, document)
+        return result.matched_count == 1
+
+    def delete_api(self, org_id: str, api_id: str) -> bool:
+        return self.apis.delete_one({"_id": api_id, "org_id": org_id}).deleted_count == 1
+
+    def active_definitions(self) -> list[dict]:
+        """Every active API of every organisation, for the gateways."""
+        cursor = self.apis.find({"active": True}, {"definition": 1}).sort("api_id", ASCENDING)
+        return [document["definition"] for document in cursor]
+
+    def all_policies(self) -> list[dict[str, Any]]:
+        return [_json_ready(document) for document in self.policies.find({})]
+
+
+def duplicate_index(exc: DuplicateKeyError) -> str:
+    """Which unique index refused a write, from the server's error details."""
+    details = exc.details or {}
+    pattern = details.get("keyPattern") or {}
+    if "listen_path" in pattern or ROUTE_INDEX in str(details.get("errmsg", "")):
+        return ROUTE_INDEX
+    return API_ID_INDEX
+
+
+def _json_ready(document: dict) -> dict:
+    # Tyk shows a policy's "_id" as the ObjectId's hex string; an ObjectId itself is not JSON.
+    if "_id" in document:
+        document["_id"] = str(document["_id"])
+    return document
