@@ -26,10 +26,31 @@ class PumpSettings(ServiceSettings):
     pump_id: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
     retry_max_seconds: float = Field(30, gt=0, le=600)
     sink_timeout_seconds: float = Field(30, gt=0, le=600)
+    # Sink type names (see tollhouse.pump.sinks); every record goes to each of them.
+    sinks: list[str] = Field(default_factory=lambda: ["mongo"], min_length=1)
+    # On SIGTERM, how long the batch in flight may take to finish before it is abandoned
+    # (it stays in the processing list and is re-delivered on the next start).
+    shutdown_grace_seconds: float = Field(10, ge=0, le=600)
+    # /health reports "warn" once this many records wait in Redis.
+    health_backlog_warn: int = Field(100_000, ge=1)
     health_address: str = "0.0.0.0"
     health_port: int = Field(8083, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
+
+    @field_validator("sinks")
+    @classmethod
+    def _sinks(cls, value: list[str]) -> list[str]:
+        # Imported here, not at the top: the sink modules import these settings.
+        from tollhouse.pump.sinks import known_sink_types
+
+        known = known_sink_types()
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise ValueError(f"unknown sink type {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        if len(set(value)) != len(value):
+            raise ValueError("a sink type is listed twice")
+        return value
 
     @field_validator("mongo_url")
     @classmethod
