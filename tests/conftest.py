@@ -51,3 +51,13 @@ def mongo_db_name(mongo_url, request):
         client.drop_database(name)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def upstream(tmp_path_factory):
+    """A real HTTP upstream (uvicorn, raw ASGI; see tests/upstream.py) on a free 127.0.0.1 port."""
+    from tests.upstream import upstream_server
+
+    server = upstream_server(tmp_path_factory.mktemp("upstream")).start()
+    yield server
+    server.stop()

@@ -1,0 +1,122 @@
+"""Forward one client request to its upstream and stream the answer back.
+
+The request body flows client -> upstream and the response body upstream -> client chunk by chunk,
+each side pausing the other through the body buffers, so nothing is held whole in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from tollhouse.gateway.http.messages import ClientDisconnected, ClientError, Request, Response
+from tollhouse.gateway.http.upstream import UpstreamError, UpstreamPool, UpstreamResponse
+
+# Meaningful for one connection only (RFC 9110 section 7.6.1), never forwarded. Content-Length and
+# Transfer-Encoding are re-created by whoever writes the next hop; Expect was answered here already.
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
+    "trailer", "transfer-encoding", "upgrade", "content-length", "expect",
+})
+# Set by the gateway itself rather than passed through from the client.
+FORWARDED_SET_HERE = frozenset({"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+
+
+@dataclass(frozen=True)
+class UpstreamTarget:
+    scheme: str
+    host: str
+    port: int
+    host_header: str  # "host" or "host:port" as the upstream expects it
+
+
+@dataclass
+class ForwardResult:
+    status: int          # what the client was sent (or 499 when it went away first)
+    upstream_ms: float   # from sending the request until the upstream's response head
+    error: str | None
+
+
+async def forward(request: Request, response: Response, pool: UpstreamPool, target: UpstreamTarget,
+                  upstream_target: str, *, preserve_host: bool = False) -> ForwardResult:
+    headers = upstream_request_headers(request, target, preserve_host)
+    has_body = request.chunked or bool(request.content_length)
+    started = time.perf_counter()
+    try:
+        upstream = await pool.request(target.scheme, target.host, target.port, request.method,
+                                      upstream_target, headers, request.body if has_body else None,
+                                      request.content_length, request.chunked)
+    except UpstreamError as exc:
+        return await _answer_error(response, exc.status, str(exc), started)
+    except ClientError as exc:  # the client's body failed (timed out, malformed, connection gone)
+        return await _answer_error(response, exc.status, str(exc), started)
+    upstream_ms = (time.perf_counter() - started) * 1000
+    try:
+        await _relay(upstream, response)
+    except UpstreamError as exc:
+        response.abort()  # the head is out: cutting the connection is the only way to say "broken"
+        return ForwardResult(upstream.status, upstream_ms, str(exc))
+    except ClientDisconnected as exc:
+        return ForwardResult(499, upstream_ms, str(exc))
+    finally:
+        upstream.close()
+    return ForwardResult(upstream.status, upstream_ms, None)
+
+
+async def _relay(upstream: UpstreamResponse, response: Response) -> None:
+    body = upstream.body
+    # When body bytes came with the head, both leave in one write.
+    await response.send_head(upstream.status, client_response_headers(upstream.headers),
+                             upstream.content_length, flush=not body.ready)
+    while chunk := await body.read():
+        await response.send_body(chunk)
+    await response.finish()
+
+
+async def _answer_error(response: Response, status: int, message: str, started: float) -> ForwardResult:
+    upstream_ms = (time.perf_counter() - started) * 1000
+    if response.started:
+        response.abort()
+    else:
+        try:
+            await response.send_json(status, {"error": message})
+        except ClientDisconnected:
+            status = 499
+    return ForwardResult(status, upstream_ms, message)
+
+
+def _connection_tokens(headers: list[tuple[str, str]]) -> frozenset[str]:
+    """Extra hop-by-hop names a sender listed in its Connection header."""
+    tokens = set()
+    for name, value in headers:
+        if name == "connection":
+            tokens.update(token.strip().lower() for token in value.split(","))
+    return frozenset(tokens)
+
+
+def upstream_request_headers(request: Request, target: UpstreamTarget,
+                             preserve_host: bool) -> list[tuple[str, str]]:
+    listed = _connection_tokens(request.headers) if request.header("connection") else frozenset()
+    headers = []
+    forwarded_for = None
+    for name, value in request.headers:
+        if name in HOP_BY_HOP or name in listed or name.startswith("proxy-"):
+            continue
+        if name in FORWARDED_SET_HERE:
+            if name == "x-forwarded-for":
+                forwarded_for = value if forwarded_for is None else f"{forwarded_for}, {value}"
+            continue
+        headers.append((name, value))
+    host = request.header("host") or target.host_header
+    headers.append(("host", host if preserve_host else target.host_header))
+    client = request.client_ip
+    headers.append(("x-forwarded-for", f"{forwarded_for}, {client}" if forwarded_for else client))
+    headers.append(("x-forwarded-proto", request.scheme))
+    headers.append(("x-forwarded-host", host))
+    return headers
+
+
+def client_response_headers(upstream_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    listed = _connection_tokens(upstream_headers)
+    return [(name, value) for name, value in upstream_headers
+            if name not in HOP_BY_HOP and name not in listed and not name.startswith("proxy-")]
