@@ -22,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tollhouse-dashboard", description="Tollhouse dashboard")
     parser.add_argument("--config", metavar="PATH",
                         help=f"TOML settings file ({ENV_PREFIX}* variables override it)")
+    parser.add_argument("--check-config", action="store_true", help="validate the settings and exit")
     commands = parser.add_subparsers(dest="command")
     hasher = commands.add_parser("hash-password", help="read a password on stdin, print its bcrypt hash "
                                                        "(for admin_password_hash)")
@@ -49,12 +50,15 @@ def hash_password_command(rounds: int) -> int:
     return 0
 
 
-def serve(config_path: str | None) -> int:
+def serve(config_path: str | None, check_only: bool = False) -> int:
     try:
         settings = load_settings(DashboardSettings, config_path, ENV_PREFIX)
     except SettingsError as exc:
         print(f"tollhouse-dashboard: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
+    if check_only:
+        print("tollhouse-dashboard: settings OK")
+        return 0
     setup_logging(settings.log_level, settings.log_format)
 
     # Imported here so that hash-password starts quickly.
@@ -71,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "hash-password":
         return hash_password_command(args.rounds)
-    return serve(args.config)
+    return serve(args.config, args.check_config)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,32 @@
+"""The command line every service shares: ``--config PATH`` and ``--check-config``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tollhouse.core.settings import Settings, SettingsError, load_settings
+
+
+def settings_from_args(
+    prog: str, model: type[Settings], env_prefix: str, argv: Sequence[str] | None = None
+) -> Settings:
+    """Parse the arguments and load settings; on bad settings print why and exit 2.
+
+    With ``--check-config`` it exits 0 after a successful load (handlers validate with it
+    before restarting a service).
+    """
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--config", metavar="PATH", help="TOML config file")
+    parser.add_argument("--check-config", action="store_true", help="validate the settings and exit")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(model, args.config, env_prefix)
+    except SettingsError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if args.check_config:
+        print(f"{prog}: settings OK")
+        raise SystemExit(0)
+    return settings

@@ -1,0 +1,76 @@
+"""The gateway's request handler: reserved paths, routing, the API's chain, the one error handler."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from tollhouse.core.analytics import new_record
+from tollhouse.gateway.analytics import AnalyticsWriter
+from tollhouse.gateway.compiled import CompiledApi
+from tollhouse.gateway.context import GatewayError, RequestContext
+from tollhouse.gateway.health import HealthCheck
+from tollhouse.gateway.http.messages import Request, Response
+from tollhouse.gateway.router import Router
+
+log = logging.getLogger("tollhouse.gateway")
+
+HEALTH_PATH = "/hello"
+
+
+class GatewayApp:
+    def __init__(self, analytics: AnalyticsWriter | None):
+        self.router: Router[CompiledApi] = Router(())
+        self.analytics = analytics
+        self.health: HealthCheck | None = None
+
+    def swap_router(self, router: Router[CompiledApi]) -> None:
+        # One assignment: a request that already matched keeps its API object and chain.
+        self.router = router
+
+    async def handle(self, request: Request, response: Response) -> None:
+        if request.path == HEALTH_PATH and self.health is not None:
+            report = await self.health.report()
+            await response.send_json(report.http_status, {"status": report.status, "details": report.details})
+            return
+        api = self.router.match(request.header("host") or "", request.path)
+        if api is None:
+            await response.send_json(404, {"error": "no API is listening on this path"})
+            return
+        ctx = RequestContext(request, response, api)
+        try:
+            for step in api.chain:
+                await step(ctx)
+        except GatewayError as exc:
+            await self._send_error(ctx, exc)
+        finally:
+            if self.analytics is not None and api.track_analytics and ctx.status:
+                self.analytics.add(self._record(ctx))
+
+    async def _send_error(self, ctx: RequestContext, error: GatewayError) -> None:
+        ctx.status = error.status
+        if not ctx.response.started:
+            await ctx.response.send_json(error.status, {"error": error.message}, error.headers)
+
+    @staticmethod
+    def _record(ctx: RequestContext) -> dict:
+        request, api = ctx.request, ctx.api
+        length = request.content_length
+        return new_record(
+            method=request.method,
+            host=request.header("host") or "",
+            path=request.path,
+            raw_path=request.target,
+            content_length=length if length is not None else 0,
+            user_agent=request.header("user-agent") or "",
+            response_code=ctx.status,
+            api_id=api.api_id,
+            api_name=api.definition.name,
+            org_id=api.definition.org_id,
+            api_key=ctx.api_key_hash,
+            ip_address=request.client_ip,
+            latency_total_ms=(time.perf_counter() - ctx.started) * 1000,
+            latency_upstream_ms=ctx.upstream_ms,
+            tags=api.definition.tags,
+            started_at=ctx.started_wall,
+        )

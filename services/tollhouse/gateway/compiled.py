@@ -1,0 +1,67 @@
+"""An API definition compiled for serving: everything the request path needs, computed once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from tollhouse.core.apidef import ApiDefinition, normalise_listen_path
+from tollhouse.gateway.proxy import UpstreamTarget
+
+if TYPE_CHECKING:
+    from tollhouse.gateway.pipeline import Middleware
+
+
+@dataclass(eq=False)
+class CompiledApi:
+    definition: ApiDefinition
+    raw: dict
+    domain: str
+    listen_path: str
+    target: UpstreamTarget
+    target_base_path: str
+    strip_listen_path: bool
+    preserve_host: bool
+    track_analytics: bool
+    # Filled by pipeline.build_pipeline once the API is compiled.
+    chain: tuple[Middleware, ...] = field(default=())
+
+    @property
+    def api_id(self) -> str:
+        return self.definition.api_id
+
+    @property
+    def needs_redis(self) -> bool:
+        """Keyless APIs serve without Redis; keyed features (later) cannot."""
+        return not self.definition.use_keyless
+
+    def upstream_target(self, path: str, query: str) -> str:
+        """The path and query to send upstream for a request path that matched this API."""
+        if self.strip_listen_path:
+            rest = path[len(self.listen_path) :] if len(path) >= len(self.listen_path) else ""
+            upstream_path = self.target_base_path + "/" + rest
+        else:
+            upstream_path = self.target_base_path + path
+        return f"{upstream_path}?{query}" if query else upstream_path
+
+
+def compile_api(definition: ApiDefinition, raw: dict) -> CompiledApi:
+    target = urlsplit(definition.proxy.target_url)
+    scheme = target.scheme
+    port = target.port or (443 if scheme == "https" else 80)
+    default_port = (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
+    host_header = target.hostname if default_port else f"{target.hostname}:{port}"
+    if ":" in (target.hostname or ""):  # IPv6 literal
+        host_header = f"[{target.hostname}]" if default_port else f"[{target.hostname}]:{port}"
+    return CompiledApi(
+        definition=definition,
+        raw=raw,
+        domain=definition.domain,
+        listen_path=normalise_listen_path(definition.proxy.listen_path),
+        target=UpstreamTarget(scheme=scheme, host=target.hostname, port=port, host_header=host_header),
+        target_base_path=target.path.rstrip("/"),
+        strip_listen_path=definition.proxy.strip_listen_path,
+        preserve_host=definition.proxy.preserve_host_header,
+        track_analytics=not definition.do_not_track,
+    )

@@ -1,0 +1,27 @@
+"""The last step of every chain: stream the request to the API's upstream and the answer back."""
+
+from __future__ import annotations
+
+from tollhouse.gateway.compiled import CompiledApi
+from tollhouse.gateway.context import RequestContext
+from tollhouse.gateway.http.upstream import UpstreamPool
+from tollhouse.gateway.proxy import forward
+
+
+class ProxyToUpstream:
+    def __init__(self, api: CompiledApi, pool: UpstreamPool):
+        self.api = api
+        self.pool = pool
+
+    async def __call__(self, ctx: RequestContext) -> None:
+        request = ctx.request
+        result = await forward(
+            request,
+            ctx.response,
+            self.pool,
+            self.api.target,
+            self.api.upstream_target(request.path, request.query),
+            preserve_host=self.api.preserve_host,
+        )
+        ctx.status = result.status
+        ctx.upstream_ms = result.upstream_ms

@@ -1,0 +1,64 @@
+import pytest
+
+from tollhouse.core.apidef import DefinitionError, normalise_listen_path, parse_definition
+
+
+def definition(**changes):
+    raw = {
+        "api_id": "a1",
+        "name": "one",
+        "use_keyless": True,
+        "proxy": {"listen_path": "/one/", "target_url": "http://127.0.0.1:9000/base", "strip_listen_path": True},
+        "custom_field": {"kept": [1, 2]},
+    }
+    for dotted, value in changes.items():
+        target = raw
+        *parents, last = dotted.split("__")
+        for parent in parents:
+            target = target[parent]
+        if value is KeyError:
+            del target[last]
+        else:
+            target[last] = value
+    return raw
+
+
+def test_valid_definition_keeps_unknown_fields():
+    parsed = parse_definition(definition())
+    assert parsed.proxy.strip_listen_path is True
+    assert parsed.model_extra["custom_field"] == {"kept": [1, 2]}
+    assert parsed.route_key == ("", "/one/")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"proxy__target_url": KeyError}, "proxy.target_url", "is required"),
+        ({"proxy__target_url": "not a url"}, "proxy.target_url", "absolute http(s) URL"),
+        ({"proxy__target_url": "ftp://h/"}, "proxy.target_url", "absolute http(s) URL"),
+        ({"proxy__target_url": "http://h:99999/"}, "proxy.target_url", "invalid port"),
+        ({"proxy__listen_path": "one/"}, "proxy.listen_path", "must start with '/'"),
+        ({"proxy__listen_path": "/a b/"}, "proxy.listen_path", "plain path"),
+        ({"proxy": KeyError}, "proxy", "is required"),
+        ({"api_id": "has space"}, "api_id", "letters, digits"),
+        ({"name": ""}, "name", "at least 1"),
+        ({"domain": "bad domain!"}, "domain", "host name"),
+        ({"use_keyless": False}, "use_keyless", "only keyless"),
+        ({"proxy__strip_listen_path": "maybe"}, "proxy.strip_listen_path", "boolean"),
+    ],
+)
+def test_invalid_definitions_name_the_field(changes, field, message):
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(definition(**changes))
+    assert caught.value.field == field
+    assert message in str(caught.value)
+
+
+def test_not_an_object():
+    with pytest.raises(DefinitionError, match="must be a JSON object"):
+        parse_definition([1, 2])
+
+
+@pytest.mark.parametrize(("given", "expected"), [("/", "/"), ("/a", "/a/"), ("/a/", "/a/")])
+def test_listen_path_normalised(given, expected):
+    assert normalise_listen_path(given) == expected
