@@ -47,7 +47,7 @@ class HealthReport:
         return (503 if verdict == "fail" else 200), {"status": verdict, "details": details}
 
     def _verdict(self, components: list[dict], backlog: int | None) -> str:
-        if any(component["status"] != "up" for component in components):
+        if any(component["status"] != "pass" for component in components):
             return "fail"
         if backlog is not None and backlog > self.settings.health_backlog_warn:
             return "warn"
@@ -57,18 +57,18 @@ class HealthReport:
         try:
             lengths = await asyncio.wait_for(self.queue.lengths(), CHECK_TIMEOUT_SECONDS)
         except (*REDIS_ERRORS, TimeoutError) as exc:
-            return {"status": "down", "error": describe(exc)}, {"backlog": None}
-        return {"status": "up"}, lengths
+            return {"status": "fail", "error": describe(exc)}, {"backlog": None}
+        return {"status": "pass"}, lengths
 
     async def _check_sink(self, sink: Sink) -> dict:
         try:
             await asyncio.wait_for(sink.check(), CHECK_TIMEOUT_SECONDS)
         except Exception as exc:
-            return {"status": "down", "error": describe(exc)}
+            return {"status": "fail", "error": describe(exc)}
         # Reachable, but if the last write failed records are not moving.
         if error := self.status.sink_errors.get(sink.type_name):
-            return {"status": "down", "error": error}
-        return {"status": "up"}
+            return {"status": "fail", "error": error}
+        return {"status": "pass"}
 
 
 class HealthServer:

@@ -39,7 +39,7 @@ def build(backlog=0, reachable=True, status=None):
 def test_pass():
     code, body = build()
     assert code == 200 and body["status"] == "pass"
-    assert body["details"]["redis"] == {"status": "up"} and body["details"]["mongodb"] == {"status": "up"}
+    assert body["details"]["redis"] == {"status": "pass"} and body["details"]["mongodb"] == {"status": "pass"}
     assert body["details"]["backlog"] == 0 and body["details"]["last_write"] is None
 
 
