@@ -29,7 +29,7 @@ build_one() {  # NAME REQUIREMENTS-INPUT [PROJECT-WHEEL...]
   local name=$1 input=$2; shift 2
   local dir=$work/$name
   mkdir -p "$dir"
-  "$uv" pip compile --quiet --no-header --python-version "$pyver" --python-platform "x86_64-manylinux_${glibc}" \
+  "$uv" pip compile --quiet --no-header --no-annotate --python-version "$pyver" --python-platform "x86_64-manylinux_${glibc}" \
     "$input" -o "$dir/requirements.lock"
   "$pip" download --quiet --no-deps --only-binary=:all: --python-version "$pyver" --implementation cp --abi "$abi" \
     "${platforms[@]}" -r "$dir/requirements.lock" -d "$dir"
@@ -52,7 +52,13 @@ PY
 }
 
 # The tollhouse package itself, built from this checkout.
-"$pip" wheel --quiet --no-deps "$repo" -w "$work/project"
+# SOURCE_DATE_EPOCH: reproducible zip timestamps, so an unchanged checkout gives the same wheel.
+# Built from a copy of the sources, so the checkout is left without build/ or *.egg-info.
+mkdir -p "$work/src"
+cp -r "$repo/pyproject.toml" "$repo/services" "$work/src/"
+for extra in README.md LICENSE; do [[ -e $repo/$extra ]] && cp "$repo/$extra" "$work/src/"; done
+find "$work/src" \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
+SOURCE_DATE_EPOCH=315532800 "$pip" wheel --quiet --no-deps "$work/src" -w "$work/project"
 project_wheel=$(ls "$work"/project/tollhouse-*.whl)
 build_one tollhouse "$repo/pyproject.toml" "$project_wheel"
 

@@ -5,7 +5,7 @@
    prefix, replacing ansible-lint's bare role-name prefix) and is documented in
    meta/argument_specs.yml, and argument_specs documents nothing that is not a default.
 2. The service roles (gateway, dashboard, pump) know every key of their service's settings model:
-   roles/<role>/vars/main.yml lists `tollhouse_<role>_settings_keys`, which the TOML template renders
+   roles/<role>/vars/main/settings_keys.yml lists `tollhouse_<role>_settings_keys`, which the TOML template renders
    from the variables tollhouse_<role>_<key>. When the services gain a setting, `--write` updates it.
 """
 
@@ -60,7 +60,7 @@ def main() -> int:
                 problems.append(f"{role}: argument_specs documents {name}, which has no default")
         if role in SERVICES:
             keys = settings_keys(role)
-            vars_file = role_dir / "vars" / "main.yml"
+            vars_file = role_dir / "vars" / "main" / "settings_keys.yml"
             current = (yaml.safe_load(vars_file.read_text()) or {}) if vars_file.exists() else {}
             wanted = {f"tollhouse_{role}_settings_keys": keys}
             if args.write and current != wanted:
@@ -68,11 +68,11 @@ def main() -> int:
                 vars_file.parent.mkdir(exist_ok=True)
                 vars_file.write_text(
                     HEADER.format(module=module_name, model=model_name, toml=f"/etc/tollhouse/{role}.toml", role=role)
-                    + yaml.safe_dump(wanted, default_flow_style=False, sort_keys=False)
+                    + f"tollhouse_{role}_settings_keys:\n" + "".join(f"  - {key}\n" for key in keys)
                 )
                 print(f"{role}: wrote {vars_file.relative_to(ROOT)}")
             elif current != wanted:
-                problems.append(f"{role}: vars/main.yml settings keys differ from the settings model "
+                problems.append(f"{role}: vars/main/settings_keys.yml differs from the settings model "
                                 f"(run scripts/lab/check-role-vars.py --write)")
             for name in defaults:
                 key = name.removeprefix(prefix)
