@@ -31,7 +31,9 @@ lint: venv
 test-services: venv system-deps
 	$(BIN)/pytest -q tests
 
-test: lint test-services
+# What CI runs (.ci/run): lint everything, the services against real servers, then the roles on
+# four podman systemd hosts (molecule: converge, idempotence, verify).
+test: lint lint-deploy test-services molecule
 
 dev: venv system-deps
 	scripts/dev.sh up
