@@ -61,3 +61,24 @@ def upstream(tmp_path_factory):
     server = upstream_server(tmp_path_factory.mktemp("upstream")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def start_file_gateway(tmp_path, redis_url):
+    """``start_file_gateway(apis=[...], name=..., **settings)`` starts a file-mode gateway; all are stopped at the end."""
+    from tests.gateways import FileGateway
+
+    started = []
+
+    def start(apis=(), policies=(), name="gateway", **settings):
+        gateway = FileGateway(tmp_path, redis_url, settings, name)
+        for definition in apis:
+            gateway.write_api(definition)
+        for policy in policies:
+            gateway.write_policy(policy)
+        started.append(gateway.start())
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()

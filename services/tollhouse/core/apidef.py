@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -65,6 +65,46 @@ class ProxyConfig(_Section):
         return value
 
 
+class AuthConfig(_Section):
+    """Where a credential is read from (Tyk's ``auth_configs.<kind>``)."""
+
+    auth_header_name: str = "Authorization"
+    use_param: bool = False
+    param_name: str = ""
+    use_cookie: bool = False
+    cookie_name: str = ""
+
+    @field_validator("auth_header_name")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        if not value or any(ch in value for ch in " \t\r\n:"):
+            raise ValueError("must be a header name")
+        return value
+
+
+class RateLimit(_Section):
+    rate: float = Field(0, ge=0)
+    per: float = Field(0, ge=0)
+
+
+class VersionLocation(_Section):
+    """Where a versioned API finds the version asked for (Tyk's ``definition``)."""
+
+    location: Literal["header", "url-param", "url"] = "header"
+    key: str = "x-api-version"
+
+
+class VersionData(_Section):
+    not_versioned: bool = True
+    default_version: str = ""
+    # Per version: Tyk's ``{expires, extended_paths, ...}``, kept as given; middleware read what they use.
+    versions: dict[str, dict[str, Any]] = {}
+
+
+# The authentication kinds, in the order their flags are read. ``use_oauth2`` keys are tokens too.
+AUTH_FLAGS = ("use_keyless", "use_basic_auth", "enable_jwt", "enable_signature_checking")
+
+
 class ApiDefinition(_Section):
     api_id: str
     name: str = Field(min_length=1)
@@ -72,9 +112,32 @@ class ApiDefinition(_Section):
     active: bool = True
     domain: str = ""
     use_keyless: bool = False
+    use_standard_auth: bool = False
+    use_basic_auth: bool = False
+    enable_jwt: bool = False
+    enable_signature_checking: bool = False
+    use_oauth2: bool = False
+    auth_configs: dict[str, AuthConfig] = {}
+    strip_auth_data: bool = False
+    global_rate_limit: RateLimit = RateLimit()
+    disable_rate_limit: bool = False
+    disable_quota: bool = False
     do_not_track: bool = False
     tags: list[str] = []
     proxy: ProxyConfig
+    definition: VersionLocation = VersionLocation()
+    version_data: VersionData = VersionData()
+
+    @property
+    def auth_kind(self) -> str:
+        """keyless, basic, jwt, signature or token (Tyk's default when no other kind is chosen)."""
+        for flag, kind in zip(AUTH_FLAGS, ("keyless", "basic", "jwt", "signature"), strict=True):
+            if getattr(self, flag):
+                return kind
+        return "token"
+
+    def auth_config(self, kind: str) -> AuthConfig:
+        return self.auth_configs.get(kind) or AuthConfig()
 
     @field_validator("api_id")
     @classmethod
@@ -113,10 +176,16 @@ def parse_definition(raw: Any) -> ApiDefinition:
         definition = ApiDefinition.model_validate(raw)
     except ValidationError as exc:
         raise DefinitionError([_describe(error) for error in exc.errors()]) from None
-    if not definition.use_keyless:
-        # Keyed authentication arrives with the gateway-policy work; until then refuse rather than
-        # publish an API that would answer every request with an error.
-        raise DefinitionError([("use_keyless", "only keyless APIs are supported by this version; set true")])
+    chosen = [flag for flag in AUTH_FLAGS if getattr(definition, flag)]
+    if definition.use_keyless and (definition.use_standard_auth or definition.use_oauth2):
+        chosen.append("use_standard_auth" if definition.use_standard_auth else "use_oauth2")
+    versions = definition.version_data
+    if not versions.not_versioned and not versions.versions:
+        raise DefinitionError([("version_data.versions", "a versioned API needs at least one version")])
+    if versions.default_version and not versions.not_versioned and versions.default_version not in versions.versions:
+        raise DefinitionError([("version_data.default_version", f"{versions.default_version!r} is not in versions")])
+    if len(chosen) > 1:
+        raise DefinitionError([(chosen[1], f"cannot be combined with {chosen[0]}: choose one authentication kind")])
     return definition
 
 

@@ -19,6 +19,8 @@ class DashboardSettings(ServiceSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Shared with the gateways: authorises /system/* and signs change notifications.
     node_secret: str
+    # Keys are stored as HMAC-SHA256(key_hash_secret, key): the same as the gateways'.
+    key_hash_secret: str
     # The first organisation and admin, created at first start. Only a bcrypt hash is accepted.
     org_name: str = Field(min_length=1)
     admin_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
@@ -34,6 +36,11 @@ class DashboardSettings(ServiceSettings):
     @classmethod
     def _node_secret_strong(cls, value: str) -> str:
         return check_secret(value, "node_secret")
+
+    @field_validator("key_hash_secret")
+    @classmethod
+    def _key_hash_secret_strong(cls, value: str) -> str:
+        return check_secret(value, "key_hash_secret")
 
     @field_validator("admin_password_hash")
     @classmethod

@@ -11,6 +11,7 @@ from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import GatewayError, RequestContext
 from tollhouse.gateway.health import HealthCheck
 from tollhouse.gateway.http.messages import Request, Response
+from tollhouse.gateway.policies import PolicyTable
 from tollhouse.gateway.router import Router
 
 log = logging.getLogger("tollhouse.gateway")
@@ -21,6 +22,7 @@ HEALTH_PATH = "/hello"
 class GatewayApp:
     def __init__(self, analytics: AnalyticsWriter | None):
         self.router: Router[CompiledApi] = Router(())
+        self.policies = PolicyTable()
         self.analytics = analytics
         self.health: HealthCheck | None = None
 
@@ -50,7 +52,7 @@ class GatewayApp:
     async def _send_error(self, ctx: RequestContext, error: GatewayError) -> None:
         ctx.status = error.status
         if not ctx.response.started:
-            await ctx.response.send_json(error.status, {"error": error.message}, error.headers)
+            await ctx.response.send_json(error.status, {"error": error.message}, ctx.response_headers + error.headers)
 
     @staticmethod
     def _record(ctx: RequestContext) -> dict:

@@ -33,8 +33,17 @@ class CompiledApi:
 
     @property
     def needs_redis(self) -> bool:
-        """Keyless APIs serve without Redis; keyed features (later) cannot."""
-        return not self.definition.use_keyless
+        """Keyless APIs serve without Redis (unless an API-wide rate limit is set); keyed ones cannot."""
+        return not self.definition.use_keyless or self.definition.global_rate_limit.rate > 0
+
+    @property
+    def versioned(self) -> bool:
+        return not self.definition.version_data.not_versioned
+
+    def relative_path(self, path: str) -> str:
+        """The request path after the listen path, always starting with '/' (what access rules match)."""
+        rest = path[len(self.listen_path) - 1 :] if path.startswith(self.listen_path) else "/"
+        return rest or "/"
 
     def upstream_target(self, path: str, query: str) -> str:
         """The path and query to send upstream for a request path that matched this API."""

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from tollhouse.core.session import SessionState
     from tollhouse.gateway.compiled import CompiledApi
     from tollhouse.gateway.http.messages import Request, Response
+    from tollhouse.gateway.policies import Grant
 
 
 class GatewayError(Exception):
@@ -30,5 +32,12 @@ class RequestContext:
     started_wall: float = field(default_factory=time.time)
     status: int = 0
     upstream_ms: float = 0.0
-    # The hashed key of an authenticated request ("" for keyless APIs), for analytics.
+    # Set by the authentication middleware: the caller's key, hashed ("" for keyless APIs), and its
+    # document (stored, or derived from a JWT). The access middleware turns them into ``grant``.
     api_key_hash: str = ""
+    session: SessionState | None = None
+    grant: Grant | None = None
+    # The API version the request asked for ("Default" for unversioned APIs).
+    version: str = ""
+    # Headers the middleware want on the answer, whichever it is (rate-limit and quota headers).
+    response_headers: list[tuple[str, str]] = field(default_factory=list)

@@ -18,6 +18,7 @@ from tollhouse.gateway.app import GatewayApp
 from tollhouse.gateway.health import HealthCheck
 from tollhouse.gateway.http.server import ServerLimits, start_server
 from tollhouse.gateway.http.upstream import UpstreamPool
+from tollhouse.gateway.keystore import KeyStore
 from tollhouse.gateway.loader import DashboardSource, DefinitionSource, DirectorySource
 from tollhouse.gateway.pipeline import PipelineDeps, build_pipeline
 from tollhouse.gateway.reload import Reloader, listen_for_notifications
@@ -45,7 +46,8 @@ async def serve(settings: GatewaySettings) -> None:
                                     flush_interval=settings.analytics_flush_interval_seconds,
                                     buffer_max=settings.analytics_buffer_max)
     app = GatewayApp(analytics)
-    deps = PipelineDeps(upstreams=pool)
+    deps = PipelineDeps(upstreams=pool, keys=KeyStore(redis, settings.key_hash_secret),
+                        policies=lambda: app.policies)
 
     def prepare(api):
         api.chain = build_pipeline(api, deps)

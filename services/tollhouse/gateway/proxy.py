@@ -38,7 +38,9 @@ class ForwardResult:
 
 
 async def forward(request: Request, response: Response, pool: UpstreamPool, target: UpstreamTarget,
-                  upstream_target: str, *, preserve_host: bool = False) -> ForwardResult:
+                  upstream_target: str, *, preserve_host: bool = False,
+                  extra_response_headers: list[tuple[str, str]] = ()) -> ForwardResult:
+    """``extra_response_headers`` (the gateway's own, e.g. rate-limit headers) follow the upstream's."""
     headers = upstream_request_headers(request, target, preserve_host)
     has_body = request.chunked or bool(request.content_length)
     started = time.perf_counter()
@@ -47,12 +49,12 @@ async def forward(request: Request, response: Response, pool: UpstreamPool, targ
                                       upstream_target, headers, request.body if has_body else None,
                                       request.content_length, request.chunked)
     except UpstreamError as exc:
-        return await _answer_error(response, exc.status, str(exc), started)
+        return await _answer_error(response, exc.status, str(exc), started, extra_response_headers)
     except ClientError as exc:  # the client's body failed (timed out, malformed, connection gone)
-        return await _answer_error(response, exc.status, str(exc), started)
+        return await _answer_error(response, exc.status, str(exc), started, extra_response_headers)
     upstream_ms = (time.perf_counter() - started) * 1000
     try:
-        await _relay(upstream, response)
+        await _relay(upstream, response, extra_response_headers)
     except UpstreamError as exc:
         response.abort()  # the head is out: cutting the connection is the only way to say "broken"
         return ForwardResult(upstream.status, upstream_ms, str(exc))
@@ -63,23 +65,26 @@ async def forward(request: Request, response: Response, pool: UpstreamPool, targ
     return ForwardResult(upstream.status, upstream_ms, None)
 
 
-async def _relay(upstream: UpstreamResponse, response: Response) -> None:
+async def _relay(upstream: UpstreamResponse, response: Response, extra_headers: list[tuple[str, str]]) -> None:
     body = upstream.body
+    headers = client_response_headers(upstream.headers)
+    if extra_headers:
+        headers.extend(extra_headers)
     # When body bytes came with the head, both leave in one write.
-    await response.send_head(upstream.status, client_response_headers(upstream.headers),
-                             upstream.content_length, flush=not body.ready)
+    await response.send_head(upstream.status, headers, upstream.content_length, flush=not body.ready)
     while chunk := await body.read():
         await response.send_body(chunk)
     await response.finish()
 
 
-async def _answer_error(response: Response, status: int, message: str, started: float) -> ForwardResult:
+async def _answer_error(response: Response, status: int, message: str, started: float,
+                        extra_headers: list[tuple[str, str]]) -> ForwardResult:
     upstream_ms = (time.perf_counter() - started) * 1000
     if response.started:
         response.abort()
     else:
         try:
-            await response.send_json(status, {"error": message})
+            await response.send_json(status, {"error": message}, extra_headers)
         except ClientDisconnected:
             status = 499
     return ForwardResult(status, upstream_ms, message)

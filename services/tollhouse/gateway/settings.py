@@ -21,6 +21,8 @@ class GatewaySettings(ServiceSettings):
     app_path: Path | None = None
     # Control API secret (X-Tyk-Authorization).
     secret: str
+    # Keys are stored as HMAC-SHA256(key_hash_secret, key): the same on every gateway and the dashboard.
+    key_hash_secret: str
     redis_url: str = "redis://127.0.0.1:6379/0"
     # How long a burst of change notifications is gathered into one reload.
     reload_coalesce_seconds: float = Field(0.2, ge=0, le=10)
@@ -51,6 +53,11 @@ class GatewaySettings(ServiceSettings):
     @classmethod
     def _secret_strong(cls, value: str) -> str:
         return check_secret(value, "secret")
+
+    @field_validator("key_hash_secret")
+    @classmethod
+    def _key_hash_secret_strong(cls, value: str) -> str:
+        return check_secret(value, "key_hash_secret")
 
     @field_validator("node_secret")
     @classmethod

@@ -43,7 +43,13 @@ def test_valid_definition_keeps_unknown_fields():
         ({"api_id": "has space"}, "api_id", "letters, digits"),
         ({"name": ""}, "name", "at least 1"),
         ({"domain": "bad domain!"}, "domain", "host name"),
-        ({"use_keyless": False}, "use_keyless", "only keyless"),
+        ({"use_basic_auth": True}, "use_basic_auth", "cannot be combined with use_keyless"),
+        ({"use_keyless": False, "enable_jwt": True, "use_basic_auth": True}, "enable_jwt",
+         "cannot be combined with use_basic_auth"),
+        ({"use_oauth2": True}, "use_oauth2", "cannot be combined with use_keyless"),
+        ({"use_keyless": False, "auth_configs": {"authToken": {"auth_header_name": "bad name"}}},
+         "auth_configs.authToken.auth_header_name", "header name"),
+        ({"global_rate_limit": {"rate": -1}}, "global_rate_limit.rate", "greater than or equal to 0"),
         ({"proxy__strip_listen_path": "maybe"}, "proxy.strip_listen_path", "boolean"),
     ],
 )
@@ -62,3 +68,34 @@ def test_not_an_object():
 @pytest.mark.parametrize(("given", "expected"), [("/", "/"), ("/a", "/a/"), ("/a/", "/a/")])
 def test_listen_path_normalised(given, expected):
     assert normalise_listen_path(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("flags", "kind"),
+    [
+        ({}, "keyless"),
+        ({"use_keyless": False}, "token"),
+        ({"use_keyless": False, "use_standard_auth": True}, "token"),
+        ({"use_keyless": False, "use_oauth2": True}, "token"),
+        ({"use_keyless": False, "use_basic_auth": True}, "basic"),
+        ({"use_keyless": False, "enable_jwt": True}, "jwt"),
+        ({"use_keyless": False, "enable_signature_checking": True}, "signature"),
+    ],
+)
+def test_auth_kind(flags, kind):
+    assert parse_definition(definition(**flags)).auth_kind == kind
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"version_data": {"not_versioned": False, "versions": {}}}, "version_data.versions", "at least one"),
+        ({"version_data": {"not_versioned": False, "default_version": "v3", "versions": {"v1": {}}}},
+         "version_data.default_version", "'v3' is not in versions"),
+        ({"definition": {"location": "body"}}, "definition.location", "'header', 'url-param' or 'url'"),
+    ],
+)
+def test_version_settings_are_checked(changes, field, message):
+    with pytest.raises(DefinitionError) as refused:
+        parse_definition(definition(**changes))
+    assert refused.value.field == field and message in str(refused.value)

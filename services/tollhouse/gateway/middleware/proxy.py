@@ -22,6 +22,7 @@ class ProxyToUpstream:
             self.api.target,
             self.api.upstream_target(request.path, request.query),
             preserve_host=self.api.preserve_host,
+            extra_response_headers=ctx.response_headers,
         )
         ctx.status = result.status
         ctx.upstream_ms = result.upstream_ms

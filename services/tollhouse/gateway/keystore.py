@@ -1,0 +1,48 @@
+"""The gateway's view of keys in Redis: look up, store, delete and list sessions by key hash."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from tollhouse.core.keys import SESSION_PREFIX, decode_session, encode_session, hash_key, session_name
+from tollhouse.core.session import SessionState
+
+
+class StorageUnavailable(Exception):
+    """Redis could not answer; keyed requests get 503 naming this, never a misleading 401/403."""
+
+
+class KeyStore:
+    def __init__(self, redis: Redis, key_hash_secret: str):
+        self._redis = redis
+        self._secret = key_hash_secret
+
+    def hash(self, key: str) -> str:
+        return hash_key(self._secret, key)
+
+    async def get(self, key_hash: str) -> SessionState | None:
+        try:
+            data = await self._redis.get(session_name(key_hash))
+        except (RedisError, OSError) as exc:
+            raise StorageUnavailable(f"Redis is unreachable, so the key cannot be checked ({exc})") from None
+        return None if data is None else decode_session(data)
+
+    async def put(self, key_hash: str, session: SessionState) -> None:
+        try:
+            await self._redis.set(session_name(key_hash), encode_session(session))
+        except (RedisError, OSError) as exc:
+            raise StorageUnavailable(f"Redis is unreachable, so the key cannot be stored ({exc})") from None
+
+    async def delete(self, key_hash: str) -> bool:
+        try:
+            return bool(await self._redis.delete(session_name(key_hash)))
+        except (RedisError, OSError) as exc:
+            raise StorageUnavailable(f"Redis is unreachable, so the key cannot be deleted ({exc})") from None
+
+    async def hashes(self) -> list[str]:
+        try:
+            names = [name async for name in self._redis.scan_iter(match=SESSION_PREFIX + "*", count=1000)]
+        except (RedisError, OSError) as exc:
+            raise StorageUnavailable(f"Redis is unreachable, so keys cannot be listed ({exc})") from None
+        return sorted(name.decode().removeprefix(SESSION_PREFIX) for name in names)
