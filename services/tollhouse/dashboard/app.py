@@ -17,10 +17,11 @@ from pymongo.errors import PyMongoError
 from starlette.concurrency import run_in_threadpool
 
 from tollhouse.dashboard import health
-from tollhouse.dashboard.api import apis, auth, system
+from tollhouse.dashboard.api import apis, auth, keys, policies, system
 from tollhouse.dashboard.bootstrap import ensure_first_admin
 from tollhouse.dashboard.errors import install_error_handlers
-from tollhouse.dashboard.publish import Publisher
+from tollhouse.dashboard.keystore import KeyStore
+from tollhouse.dashboard.publish import Publisher, redis_client
 from tollhouse.dashboard.settings import DashboardSettings
 from tollhouse.dashboard.store import Store
 
@@ -49,10 +50,13 @@ def create_app(settings: DashboardSettings) -> FastAPI:
             log.error("cannot start: MongoDB (mongo_url) unavailable: %s", str(exc).split(", Timeout")[0])
             raise RuntimeError("MongoDB unavailable at start") from None
         app.state.publisher = Publisher(settings.redis_url, settings.node_secret)
+        # Keys live in Redis only; a Redis outage answers 503 on /api/keys and leaves the rest usable.
+        app.state.keys = KeyStore(redis_client(settings.redis_url), settings.key_hash_secret)
         log.info("dashboard ready (database %s)", settings.mongo_database)
         try:
             yield
         finally:
+            app.state.keys.close()
             app.state.publisher.close()
             app.state.store.close()
 
@@ -66,6 +70,8 @@ def create_app(settings: DashboardSettings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(apis.router)
+    app.include_router(policies.router)
+    app.include_router(keys.router)
     app.include_router(system.router)
     app.include_router(health.router)
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from tollhouse.dashboard.keystore import KeyStore
 from tollhouse.dashboard.publish import Publisher
 from tollhouse.dashboard.settings import DashboardSettings
 from tollhouse.dashboard.store import Store
@@ -23,6 +24,11 @@ def _publisher(request: Request) -> Publisher:
     return request.app.state.publisher
 
 
+def _keys(request: Request) -> KeyStore:
+    return request.app.state.keys
+
+
 SettingsDep = Annotated[DashboardSettings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
 PublisherDep = Annotated[Publisher, Depends(_publisher)]
+KeyStoreDep = Annotated[KeyStore, Depends(_keys)]

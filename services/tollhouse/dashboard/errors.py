@@ -2,13 +2,15 @@
 
 Scripts written against Tyk read ``Message``; ``Errors`` adds the field-by-field list when a body
 was refused, so a client can point at the exact field without parsing the message.
-Database trouble answers 503 (retry later), never a bare 500 traceback.
+Database trouble answers 503 (retry later), never a bare 500 traceback; so does Redis trouble on the
+routes that need Redis (keys live there), with a message naming it.
 """
 
 from __future__ import annotations
 
 import logging
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -48,6 +50,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PyMongoError, _database_error)
+    app.add_exception_handler(redis.RedisError, _redis_error)
 
 
 async def _dashboard_error(request: Request, exc: DashboardError) -> JSONResponse:
@@ -69,6 +72,14 @@ async def _database_error(request: Request, exc: PyMongoError) -> JSONResponse:
     if isinstance(exc, ConnectionFailure):
         return JSONResponse(error_body("database unavailable, try again later"), status_code=503)
     return JSONResponse(error_body("database error"), status_code=500)
+
+
+async def _redis_error(request: Request, exc: redis.RedisError) -> JSONResponse:
+    log.error("Redis error on %s %s: %s", request.method, request.url.path, exc)
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return JSONResponse(error_body("Redis unavailable (keys are stored there), try again later"),
+                            status_code=503)
+    return JSONResponse(error_body("Redis error"), status_code=500)
 
 
 def _describe(error: dict) -> tuple[str, str]:

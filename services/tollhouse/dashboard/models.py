@@ -1,8 +1,9 @@
 """Request and response bodies of the dashboard API, so that ``/docs`` shows what really goes over the wire.
 
 Field names follow Tyk's dashboard (``Status``/``Message``/``Meta``) so existing scripts keep working.
-An API definition travels as a plain dict (unknown fields must survive untouched); its documented
-schema is the shared ``ApiDefinition`` model's, while validation happens in ``parse_definition``.
+An API definition, a policy and a key's session travel as plain dicts (unknown fields must survive
+untouched); their documented schemas are the shared models' (``ApiDefinition``, ``Policy``,
+``SessionState``), while validation happens in ``parse_definition``, ``parse_policy`` and ``parse_session``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, WithJsonSchema, model_validator
 
 from tollhouse.core.apidef import ApiDefinition
+from tollhouse.core.session import Policy, SessionState
 
 
 def _inline_refs(schema: Any, definitions: dict) -> Any:
@@ -26,18 +28,31 @@ def _inline_refs(schema: Any, definitions: dict) -> Any:
     return schema
 
 
-def _definition_schema() -> dict:
-    schema = ApiDefinition.model_json_schema()
+def _document_schema(model: type[BaseModel], filled_in: tuple[str, ...], description: str) -> dict:
+    schema = model.model_json_schema()
     definitions = schema.pop("$defs", {})
     schema = _inline_refs(schema, definitions)
-    # The dashboard fills these in: api_id when missing, org_id always (the user's organisation).
-    schema["required"] = [name for name in schema.get("required", []) if name not in ("api_id", "org_id")]
-    schema["description"] = ("A Tyk classic API definition; fields not listed here are kept as given. "
-                             "api_id is generated when missing; org_id is set to the user's organisation.")
+    # The dashboard fills these in, so a client need not send them.
+    schema["required"] = [name for name in schema.get("required", []) if name not in filled_in]
+    if not schema["required"]:
+        del schema["required"]
+    schema["description"] = description
     return schema
 
 
-DefinitionDict = Annotated[dict[str, Any], WithJsonSchema(_definition_schema())]
+DefinitionDict = Annotated[dict[str, Any], WithJsonSchema(_document_schema(
+    ApiDefinition, ("api_id", "org_id"),
+    "A Tyk classic API definition; fields not listed here are kept as given. "
+    "api_id is generated when missing; org_id is set to the user's organisation."))]
+PolicyDict = Annotated[dict[str, Any], WithJsonSchema(_document_schema(
+    Policy, ("id", "org_id"),
+    "A Tyk policy; fields not listed here are kept as given. id (or _id, Tyk's name) is generated when "
+    "missing; org_id is set to the user's organisation; access_rights must name the organisation's APIs."))]
+SessionDict = Annotated[dict[str, Any], WithJsonSchema(_document_schema(
+    SessionState, ("org_id",),
+    "A key's session, Tyk's field names; fields not listed here are kept as given. org_id is set to the "
+    "user's organisation; apply_policies and access_rights must name the organisation's policies and APIs; "
+    "a plain basic_auth_data.password is stored as a bcrypt hash."))]
 
 
 class ApiEnvelope(BaseModel):
@@ -47,6 +62,28 @@ class ApiEnvelope(BaseModel):
 class ApiList(BaseModel):
     apis: list[ApiEnvelope]
     pages: int = Field(description="Number of pages at the configured page size (at least 1).")
+
+
+class PolicyList(BaseModel):
+    Data: list[PolicyDict]
+    Pages: int = Field(description="Number of pages at the configured page size (at least 1).")
+
+
+class KeyHashes(BaseModel):
+    keys: list[str] = Field(description="Key hashes (HMAC-SHA256 of the key, hex); keys are never stored.")
+
+
+class KeyList(BaseModel):
+    data: KeyHashes
+    pages: int = Field(description="Number of pages at the configured page size (at least 1).")
+
+
+class KeyData(BaseModel):
+    api_model: dict[str, Any] = Field(default_factory=dict, description="Always empty (Tyk's shape).")
+    key_id: str = Field(description="The key itself when it was just created or named in the path; "
+                                    "the hash when the path named the hash.")
+    data: SessionDict
+    key_hash: str = Field(description="The key's hash: what Redis, analytics and ?hashed=true use.")
 
 
 class StatusResponse(BaseModel):

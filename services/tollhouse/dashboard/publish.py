@@ -19,11 +19,16 @@ log = logging.getLogger("tollhouse.dashboard.publish")
 REDIS_TIMEOUT_SECONDS = 1.0
 
 
+def redis_client(redis_url: str) -> redis.Redis:
+    """A Redis client with the dashboard's timeouts (shared by the publisher and the key store)."""
+    return redis.Redis.from_url(
+        redis_url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
+    )
+
+
 class Publisher:
     def __init__(self, redis_url: str, node_secret: str):
-        self._redis = redis.Redis.from_url(
-            redis_url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
-        )
+        self._redis = redis_client(redis_url)
         self._node_secret = node_secret
 
     def publish(self, command: str, payload: str) -> bool:

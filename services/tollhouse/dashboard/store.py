@@ -6,6 +6,11 @@ the top-level fields are computed from the validated definition so that indexes 
 depend on what the user wrote (e.g. ``active: "false"`` or a missing ``domain``).
 The unique ``route`` index on (domain, normalised listen_path) backs the friendlier check done in
 code, so two simultaneous creations cannot both win.
+
+A policy is stored as the document the gateways read from ``/system/policies``: the user's dict (unknown
+fields kept) with ``_id`` and ``id`` both the policy id, ``org_id`` the owner's, and Tyk's ``date_created``
+and ``last_updated`` (ISO 8601 strings with microseconds, so they sort in time order) set by the dashboard.
+Policy ids are unique across organisations, as every gateway holds one table of them.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class Store:
         self.apis.create_index([("domain", ASCENDING), ("listen_path", ASCENDING)], unique=True,
                                name=ROUTE_INDEX)
         self.apis.create_index([("org_id", ASCENDING), ("created_at", DESCENDING)], name="org_created")
+        self.policies.create_index([("org_id", ASCENDING), ("date_created", DESCENDING)], name="org_created")
         self.users.create_index([("email", ASCENDING)], unique=True, name="email_unique")
         self.organisations.create_index([("owner_name", ASCENDING)], unique=True, name="owner_name_unique")
         # The server drops expired sessions by itself; lookups also check expiry (the sweep is ~60 s).
@@ -128,8 +134,58 @@ class Store:
         cursor = self.apis.find({"active": True}, {"definition": 1}).sort("api_id", ASCENDING)
         return [document["definition"] for document in cursor]
 
+    def existing_api_ids(self, org_id: str, api_ids: list[str]) -> set[str]:
+        """Which of ``api_ids`` are APIs of the organisation."""
+        if not api_ids:
+            return set()
+        cursor = self.apis.find({"_id": {"$in": api_ids}, "org_id": org_id}, {"_id": 1})
+        return {document["_id"] for document in cursor}
+
+    # --- policies -------------------------------------------------------------------------------
+
+    def list_policies(self, org_id: str, skip: int, limit: int | None) -> tuple[list[dict], int]:
+        """One page of an organisation's policies, newest first, and the total count."""
+        query = {"org_id": org_id}
+        cursor = self.policies.find(query).sort([("date_created", DESCENDING), ("_id", ASCENDING)]).skip(skip)
+        if limit is not None:
+            cursor = cursor.limit(limit)
+        return [_json_ready(document) for document in cursor], self.policies.count_documents(query)
+
+    def get_policy(self, org_id: str, policy_id: str) -> dict | None:
+        document = self.policies.find_one({"_id": policy_id, "org_id": org_id})
+        return None if document is None else _json_ready(document)
+
+    def policy_id_taken(self, policy_id: str) -> bool:
+        return self.policies.count_documents({"_id": policy_id}, limit=1) > 0
+
+    def existing_policy_ids(self, org_id: str, policy_ids: list[str]) -> set[str]:
+        """Which of ``policy_ids`` are policies of the organisation."""
+        if not policy_ids:
+            return set()
+        cursor = self.policies.find({"_id": {"$in": policy_ids}, "org_id": org_id}, {"_id": 1})
+        return {document["_id"] for document in cursor}
+
+    def policy_lifetimes(self, org_id: str, policy_ids: list[str]) -> list[int]:
+        """The ``key_expires_in`` of each of the organisation's policies named (validated when stored)."""
+        if not policy_ids:
+            return []
+        cursor = self.policies.find({"_id": {"$in": policy_ids}, "org_id": org_id}, {"key_expires_in": 1})
+        return [int(document.get("key_expires_in") or 0) for document in cursor]
+
+    def insert_policy(self, document: dict) -> None:
+        """Raise ``DuplicateKeyError`` if the id is taken (by any organisation)."""
+        self.policies.insert_one(document)
+
+    def replace_policy(self, org_id: str, document: dict) -> bool:
+        """Replace a whole stored policy; False if it is gone."""
+        return self.policies.replace_one({"_id": document["_id"], "org_id": org_id}, document).matched_count == 1
+
+    def delete_policy(self, org_id: str, policy_id: str) -> bool:
+        return self.policies.delete_one({"_id": policy_id, "org_id": org_id}).deleted_count == 1
+
     def all_policies(self) -> list[dict[str, Any]]:
-        return [_json_ready(document) for document in self.policies.find({})]
+        """Every policy of every organisation, for the gateways."""
+        return [_json_ready(document) for document in self.policies.find({}).sort("_id", ASCENDING)]
 
 
 def duplicate_index(exc: DuplicateKeyError) -> str:

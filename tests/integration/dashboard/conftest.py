@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import bcrypt
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
+from tollhouse.core import notify
 from tollhouse.dashboard.app import create_app
 from tollhouse.dashboard.settings import DashboardSettings
 
 ADMIN_EMAIL = "admin@example.test"
 ADMIN_PASSWORD = "correct horse battery staple"
 NODE_SECRET = "node-secret-for-tests-0123456789"
+KEY_HASH_SECRET = "key-hash-secret-for-tests-012345"
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +30,7 @@ def settings(mongo_url, mongo_db_name, redis_url, admin_password_hash) -> Dashbo
         mongo_database=mongo_db_name,
         redis_url=redis_url,
         node_secret=NODE_SECRET,
+        key_hash_secret=KEY_HASH_SECRET,
         org_name="Example Org",
         admin_email=ADMIN_EMAIL,
         admin_password_hash=admin_password_hash,
@@ -50,6 +54,25 @@ def login(client: TestClient, email: str = ADMIN_EMAIL, password: str = ADMIN_PA
 @pytest.fixture
 def auth(client) -> dict[str, str]:
     return {"authorization": login(client)}
+
+
+@pytest.fixture
+def subscriber(redis_url):
+    """A subscriber to the gateways' notification channel."""
+    pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(notify.CHANNEL)
+    pubsub.get_message(timeout=1)  # the subscription confirmation
+    yield pubsub
+    pubsub.close()
+
+
+def received(pubsub, count: int) -> list[notify.Notification]:
+    notifications = []
+    while len(notifications) < count:
+        message = pubsub.get_message(timeout=3)
+        assert message is not None, f"only {len(notifications)} of {count} notifications arrived"
+        notifications.append(notify.decode(NODE_SECRET, message["data"]))
+    return notifications
 
 
 def definition(**overrides) -> dict:

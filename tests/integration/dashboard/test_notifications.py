@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
-from tests.integration.dashboard.conftest import NODE_SECRET, definition, login
+from tests.integration.dashboard.conftest import definition, login, received
 from tests.servers import free_port
 from tollhouse.core import notify
 from tollhouse.dashboard.app import create_app
-
-
-@pytest.fixture
-def subscriber(redis_url):
-    pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(notify.CHANNEL)
-    pubsub.get_message(timeout=1)  # the subscription confirmation
-    yield pubsub
-    pubsub.close()
-
-
-def received(pubsub, count: int) -> list[notify.Notification]:
-    notifications = []
-    while len(notifications) < count:
-        message = pubsub.get_message(timeout=3)
-        assert message is not None, f"only {len(notifications)} of {count} notifications arrived"
-        notifications.append(notify.decode(NODE_SECRET, message["data"]))
-    return notifications
 
 
 def test_create_update_delete_are_announced_and_signed(client, auth, subscriber):

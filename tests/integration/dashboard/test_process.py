@@ -7,7 +7,7 @@ import subprocess
 
 import httpx
 
-from tests.integration.dashboard.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, NODE_SECRET, definition
+from tests.integration.dashboard.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, KEY_HASH_SECRET, NODE_SECRET, definition
 from tests.servers import VENV_BIN, free_port, service
 
 
@@ -22,7 +22,8 @@ def test_serves_on_the_configured_port_and_stops_cleanly(tmp_path, mongo_url, mo
     config = tmp_path / "dashboard.toml"
     write_config(config, listen_address="127.0.0.1", listen_port=port, mongo_url=mongo_url,
                  mongo_database=mongo_db_name, redis_url=redis_url, node_secret=NODE_SECRET,
-                 org_name="Example Org", admin_email=ADMIN_EMAIL, admin_password_hash=admin_password_hash)
+                 key_hash_secret=KEY_HASH_SECRET, org_name="Example Org", admin_email=ADMIN_EMAIL,
+                 admin_password_hash=admin_password_hash)
     server = service("dashboard", config, port, tmp_path).start()
     try:
         base = f"http://127.0.0.1:{port}"
@@ -44,7 +45,8 @@ def test_serves_on_the_configured_port_and_stops_cleanly(tmp_path, mongo_url, mo
 
 def test_bad_settings_exit_2_without_traceback(tmp_path):
     config = tmp_path / "dashboard.toml"
-    write_config(config, mongo_url="mongodb://127.0.0.1:1/", node_secret=NODE_SECRET, org_name="O",
+    write_config(config, mongo_url="mongodb://127.0.0.1:1/", node_secret=NODE_SECRET,
+                 key_hash_secret=KEY_HASH_SECRET, org_name="O",
                  admin_email=ADMIN_EMAIL, admin_password_hash="plain-text-password")
     result = subprocess.run([str(VENV_BIN / "tollhouse-dashboard"), "--config", str(config)],
                             capture_output=True, text=True, timeout=30)

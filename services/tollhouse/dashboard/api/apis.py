@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Annotated, Any
+from typing import Annotated
 
 from bson.errors import InvalidDocument
 from fastapi import APIRouter, Path, Query
@@ -19,6 +19,7 @@ from tollhouse.core import notify
 from tollhouse.core.apidef import ApiDefinition, DefinitionError, new_api_id, parse_definition
 from tollhouse.dashboard.auth import UserDep
 from tollhouse.dashboard.deps import PublisherDep, SettingsDep, StoreDep
+from tollhouse.dashboard.documents import storage_problems
 from tollhouse.dashboard.errors import BadRequest, DashboardError
 from tollhouse.dashboard.models import ERROR_RESPONSES, ApiEnvelope, ApiList, ErrorResponse, StatusResponse
 from tollhouse.dashboard.store import ROUTE_INDEX, Store, duplicate_index
@@ -28,7 +29,6 @@ log = logging.getLogger("tollhouse.dashboard.apis")
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such API in the user's organisation."}}
 router = APIRouter(prefix="/api/apis", tags=["apis"], responses={**ERROR_RESPONSES, **NOT_FOUND})
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NOT_NOTIFIED = ("; gateways were not notified (Redis unavailable) and will pick the change up "
                 "when they reconnect")
 
@@ -111,31 +111,10 @@ def _validated(raw: dict) -> ApiDefinition:
         definition = parse_definition(raw)
     except DefinitionError as exc:
         raise BadRequest(exc.errors) from None
-    problems = _storage_problems(raw, "")
+    problems = storage_problems(raw, "")
     if problems:
         raise BadRequest(problems)
     return definition
-
-
-def _storage_problems(value: Any, path: str) -> list[tuple[str, str]]:
-    """What JSON allows but MongoDB cannot keep faithfully (or JSON cannot give back)."""
-    if isinstance(value, dict):
-        problems = []
-        for key, item in value.items():
-            field = f"{path}.{key}" if path else key
-            if key.startswith("$") or "\x00" in key:
-                problems.append((field, "field names must not start with '$' or contain NUL"))
-            else:
-                problems.extend(_storage_problems(item, field))
-        return problems
-    if isinstance(value, list):
-        return [problem for index, item in enumerate(value)
-                for problem in _storage_problems(item, f"{path}.{index}")]
-    if isinstance(value, float) and not math.isfinite(value):
-        return [(path, "must be a finite number")]
-    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
-        return [(path, "is too large (64-bit integers only)")]
-    return []
 
 
 def _check_route_free(store: Store, definition: ApiDefinition) -> None:
