@@ -65,7 +65,9 @@ def upstream(tmp_path_factory):
 
 @pytest.fixture
 def start_file_gateway(tmp_path, redis_url):
-    """``start_file_gateway(apis=[...], name=..., **settings)`` starts a file-mode gateway; all are stopped at the end."""
+    """``start_file_gateway(apis=[...], policies=[...], name=..., **settings)``: a file-mode gateway process.
+
+    Every gateway started is stopped at the end of the test."""
     from tests.gateways import FileGateway
 
     started = []

@@ -68,6 +68,7 @@ class FileGateway:
         port = free_port()
         config = {
             "listen_address": "127.0.0.1", "listen_port": port, "app_path": str(self.apps),
+            "policy_path": str(self.policies),
             "secret": CONTROL_SECRET, "key_hash_secret": KEY_HASH_SECRET, "redis_url": self.redis_url,
             "log_format": "text", "reload_coalesce_seconds": 0.05, "analytics_flush_interval_seconds": 0.1,
             **self.settings,

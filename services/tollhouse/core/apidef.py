@@ -7,6 +7,7 @@ Errors name the field as a dotted path, e.g. ``proxy.target_url: must be an abso
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from typing import Any, Literal
@@ -94,11 +95,70 @@ class VersionLocation(_Section):
     key: str = "x-api-version"
 
 
+class EndpointRateLimit(_Section):
+    """One ``extended_paths.rate_limit`` entry: ``rate`` requests per ``per`` seconds on ``method`` ``path``.
+
+    ``path`` is matched like Tyk's paths: a regular expression anchored at the start of the path after the
+    listen path (a prefix match; end it with ``$`` for an exact one), ``{name}`` standing for one segment.
+    ``method`` empty or ``ANY``: every method. ``disabled: true`` or ``enabled: false`` turn the entry off.
+    """
+
+    path: str = Field(min_length=1)
+    method: str = ""
+    rate: float = Field(gt=0)
+    per: float = Field(gt=0)
+    disabled: bool = False
+    enabled: bool = True
+
+    @field_validator("path")
+    @classmethod
+    def _path_regex(cls, value: str) -> str:
+        try:
+            endpoint_pattern(value)
+        except re.error as exc:
+            raise ValueError(f"is not a valid regular expression: {exc}") from None
+        return value
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and not self.disabled
+
+    @property
+    def methods(self) -> frozenset[str]:
+        method = self.method.upper()
+        return frozenset() if method in ("", "ANY") else frozenset({method})
+
+
+def endpoint_pattern(path: str) -> re.Pattern:
+    """Tyk's endpoint path as a regex matched from the start of the path after the listen path."""
+    if not path.startswith(("/", "^")):
+        path = "/" + path
+    return re.compile("^" + re.sub(r"\{[^/{}]*\}", "[^/]+", path.removeprefix("^")))
+
+
 class VersionData(_Section):
     not_versioned: bool = True
     default_version: str = ""
     # Per version: Tyk's ``{expires, extended_paths, ...}``, kept as given; middleware read what they use.
     versions: dict[str, dict[str, Any]] = {}
+
+    def rate_limits(self, version: str) -> list[EndpointRateLimit]:
+        """The version's ``extended_paths.rate_limit`` entries; ``DefinitionError`` names a bad one."""
+        extended = self.versions.get(version, {}).get("extended_paths") or {}
+        field = f"version_data.versions.{version}.extended_paths"
+        if not isinstance(extended, dict):
+            raise DefinitionError([(field, "must be an object")])
+        entries = extended.get("rate_limit") or []
+        if not isinstance(entries, list):
+            raise DefinitionError([(f"{field}.rate_limit", "must be a list")])
+        limits = []
+        for index, entry in enumerate(entries):
+            try:
+                limits.append(EndpointRateLimit.model_validate(entry))
+            except ValidationError as exc:
+                raise DefinitionError([_describe(error, f"{field}.rate_limit.{index}") for error in exc.errors()]) \
+                    from None
+        return limits
 
 
 # The authentication kinds, in the order their flags are read. ``use_oauth2`` keys are tokens too.
@@ -119,6 +179,20 @@ class ApiDefinition(_Section):
     use_oauth2: bool = False
     auth_configs: dict[str, AuthConfig] = {}
     strip_auth_data: bool = False
+    # JWT (enable_jwt); checked by parse_definition only when JWT is enabled. See check_jwt_fields.
+    jwt_signing_method: str = ""  # hmac (also ""), rsa or ecdsa: the family of algorithms accepted
+    jwt_source: str = ""  # an http(s) JWKS URL, or base64 of the HMAC secret / PEM public key; "": per key (kid)
+    jwt_identity_base_field: str = ""  # the claim naming the caller; "" or absent from the token: sub
+    jwt_policy_field_name: str = ""  # the claim naming the policies (a string or a list of them)
+    jwt_default_policies: list[str] | None = None
+    # Clock skew allowed, in seconds, on exp / nbf / iat (Tyk's fields and default, 0).
+    jwt_expires_at_validation_skew: int = Field(0, ge=0)
+    jwt_not_before_validation_skew: int = Field(0, ge=0)
+    jwt_issued_at_validation_skew: int = Field(0, ge=0)
+    # HMAC request signatures (enable_signature_checking). Empty: every supported algorithm. The clock skew is in
+    # milliseconds, as Tyk's; 0 or less: the Date header is not compared with the clock.
+    hmac_allowed_algorithms: list[str] | None = None
+    hmac_allowed_clock_skew: float = 0
     global_rate_limit: RateLimit = RateLimit()
     disable_rate_limit: bool = False
     disable_quota: bool = False
@@ -186,11 +260,95 @@ def parse_definition(raw: Any) -> ApiDefinition:
         raise DefinitionError([("version_data.default_version", f"{versions.default_version!r} is not in versions")])
     if len(chosen) > 1:
         raise DefinitionError([(chosen[1], f"cannot be combined with {chosen[0]}: choose one authentication kind")])
+    if definition.enable_jwt:
+        check_jwt_fields(definition)
+    if definition.enable_signature_checking:
+        for name in definition.hmac_allowed_algorithms or []:
+            if name not in HMAC_ALGORITHMS:
+                allowed = ", ".join(HMAC_ALGORITHMS)
+                raise DefinitionError([("hmac_allowed_algorithms", f"{name!r} is not one of {allowed}")])
+    for version in versions.versions:
+        versions.rate_limits(version)
     return definition
 
 
-def _describe(error: dict) -> tuple[str, str]:
-    field = ".".join(str(part) for part in error["loc"]) or "(definition)"
+HMAC_ALGORITHMS = ("hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512")
+# jwt_signing_method -> the algorithms accepted; only the configured family, so no token picks its own ("none",
+# or HS256 signed with an RSA public key as the secret).
+JWT_ALGORITHMS = {"hmac": ("HS256", "HS384", "HS512"), "rsa": ("RS256", "RS384", "RS512"),
+                  "ecdsa": ("ES256", "ES384", "ES512")}
+
+
+def jwt_family(definition: ApiDefinition) -> str:
+    """The JWT signing family; Tyk reads an empty ``jwt_signing_method`` as hmac."""
+    return definition.jwt_signing_method or "hmac"
+
+
+def jwt_source_url(source: str) -> str | None:
+    """The JWKS URL ``jwt_source`` names (plain, or base64 of it as Tyk also accepts), else None."""
+    if source.startswith(("http://", "https://")):
+        return source
+    decoded = _b64(source)
+    text = decoded.decode("utf-8", "replace") if decoded else ""
+    return text if text.startswith(("http://", "https://")) else None
+
+
+def jwt_public_key(data: bytes, family: str):
+    """The RSA or EC public key in a PEM public key or certificate; ValueError says what is wrong."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(data)
+    except (ValueError, TypeError):
+        try:
+            key = x509.load_pem_x509_certificate(data).public_key()
+        except (ValueError, TypeError):
+            raise ValueError("is not a PEM public key or certificate") from None
+    wanted = rsa.RSAPublicKey if family == "rsa" else ec.EllipticCurvePublicKey
+    if not isinstance(key, wanted):
+        raise ValueError(f"holds no {'RSA' if family == 'rsa' else 'EC'} public key, which {family} needs")
+    return key
+
+
+def check_jwt_fields(definition: ApiDefinition) -> None:
+    """The JWT fields of an ``enable_jwt`` API; a public key must parse here, not at the first request."""
+    family = definition.jwt_signing_method
+    if family and family not in JWT_ALGORITHMS:
+        raise DefinitionError([("jwt_signing_method", f"{family!r} is not one of hmac, rsa, ecdsa")])
+    source = definition.jwt_source
+    if not source:
+        return  # the key is found per token, by its kid
+    url = jwt_source_url(source)
+    if url is not None:
+        if not urlsplit(url).hostname:
+            raise DefinitionError([("jwt_source", "the JWKS URL has no host")])
+        return
+    decoded = _b64(source)
+    if not decoded:
+        raise DefinitionError([("jwt_source", "must be an http(s) JWKS URL, or base64 of the HMAC secret or of a "
+                                              "PEM public key")])
+    if jwt_family(definition) == "hmac":
+        if decoded.lstrip().startswith(b"-----BEGIN"):
+            raise DefinitionError([("jwt_source", "holds a PEM key, but jwt_signing_method is hmac: set rsa or ecdsa")])
+    else:
+        try:
+            jwt_public_key(decoded, jwt_family(definition))
+        except ValueError as exc:
+            raise DefinitionError([("jwt_source", f"decoded, {exc}")]) from None
+
+
+def _b64(value: str) -> bytes:
+    try:
+        return base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
+    except ValueError:
+        return b""
+
+
+def _describe(error: dict, prefix: str = "") -> tuple[str, str]:
+    parts = ([prefix] if prefix else []) + [str(part) for part in error["loc"]]
+    field = ".".join(parts) or "(definition)"
     if error["type"] == "missing":
         return field, "is required"
     return field, error["msg"].removeprefix("Value error, ")

@@ -9,6 +9,7 @@ from tollhouse.core.analytics import new_record
 from tollhouse.gateway.analytics import AnalyticsWriter
 from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import GatewayError, RequestContext
+from tollhouse.gateway.control.router import ControlRouter, is_control_path
 from tollhouse.gateway.health import HealthCheck
 from tollhouse.gateway.http.messages import Request, Response
 from tollhouse.gateway.policies import PolicyTable
@@ -25,15 +26,27 @@ class GatewayApp:
         self.policies = PolicyTable()
         self.analytics = analytics
         self.health: HealthCheck | None = None
+        # The control API (/tyk/...) when served on this port; None answers it 404 (control_port set).
+        self.control: ControlRouter | None = None
 
     def swap_router(self, router: Router[CompiledApi]) -> None:
         # One assignment: a request that already matched keeps its API object and chain.
         self.router = router
 
+    def swap_policies(self, policies: PolicyTable) -> None:
+        # Called by the reloader right after swap_router, with no await between: they change together.
+        self.policies = policies
+
     async def handle(self, request: Request, response: Response) -> None:
         if request.path == HEALTH_PATH and self.health is not None:
             report = await self.health.report()
             await response.send_json(report.http_status, {"status": report.status, "details": report.details})
+            return
+        if is_control_path(request.path):
+            if self.control is not None:
+                await self.control.handle(request, response)
+            else:
+                await response.send_json(404, {"error": "the control API is not served on this port"})
             return
         api = self.router.match(request.header("host") or "", request.path)
         if api is None:

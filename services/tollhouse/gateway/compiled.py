@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from tollhouse.core.apidef import ApiDefinition, normalise_listen_path
+from tollhouse.gateway.middleware.rate_limit import limits_apply
 from tollhouse.gateway.proxy import UpstreamTarget
 
 if TYPE_CHECKING:
@@ -33,8 +34,8 @@ class CompiledApi:
 
     @property
     def needs_redis(self) -> bool:
-        """Keyless APIs serve without Redis (unless an API-wide rate limit is set); keyed ones cannot."""
-        return not self.definition.use_keyless or self.definition.global_rate_limit.rate > 0
+        """Keyless APIs serve without Redis (unless they have rate limits); keyed ones cannot."""
+        return not self.definition.use_keyless or limits_apply(self.definition)
 
     @property
     def versioned(self) -> bool:

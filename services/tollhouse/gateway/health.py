@@ -74,6 +74,8 @@ class HealthCheck:
         detail = {"status": "pass", "last_load": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(health.last_success))}
         if health.rejected:
             detail["rejected_definitions"] = health.rejected
+        if health.rejected_policies:
+            detail["rejected_policies"] = health.rejected_policies
         if health.last_error:
             detail.update(status="warn", error=health.last_error)
         return detail

@@ -28,9 +28,11 @@ class KeyStore:
             raise StorageUnavailable(f"Redis is unreachable, so the key cannot be checked ({exc})") from None
         return None if data is None else decode_session(data)
 
-    async def put(self, key_hash: str, session: SessionState) -> None:
+    async def put(self, key_hash: str, session: SessionState, *, only_if: str | None = None) -> bool:
+        """Store the session; ``only_if="absent"`` or ``"present"`` makes it conditional (False: not stored)."""
         try:
-            await self._redis.set(session_name(key_hash), encode_session(session))
+            return bool(await self._redis.set(session_name(key_hash), encode_session(session),
+                                              nx=only_if == "absent", xx=only_if == "present"))
         except (RedisError, OSError) as exc:
             raise StorageUnavailable(f"Redis is unreachable, so the key cannot be stored ({exc})") from None
 

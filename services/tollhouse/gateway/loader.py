@@ -32,11 +32,11 @@ class DefinitionSource(Protocol):
 
 
 class DashboardSource:
-    """Pulls ``/system/apis`` from the dashboard with the node secret."""
+    """Pulls ``/system/apis`` (or ``endpoint``, e.g. ``/system/policies``) from the dashboard with the node secret."""
 
-    def __init__(self, dashboard_url: str, node_secret: str, timeout: float):
+    def __init__(self, dashboard_url: str, node_secret: str, timeout: float, endpoint: str = "/system/apis"):
         self.description = f"dashboard {dashboard_url}"
-        self._url = f"{dashboard_url}/system/apis"
+        self._url = f"{dashboard_url}{endpoint}"
         self._headers = {"authorization": node_secret}
         self._timeout = timeout
 
@@ -54,27 +54,34 @@ class DashboardSource:
             raise SourceError(f"{self._url} did not answer JSON") from None
         definitions = body.get("Message") if isinstance(body, dict) else None
         if not isinstance(definitions, list):
-            raise SourceError(f"{self._url} answered without a list of definitions in 'Message'")
+            raise SourceError(f"{self._url} answered without a list of documents in 'Message'")
         return definitions
 
 
 class DirectorySource:
-    """Reads every ``*.json`` file in a directory; a file that is not JSON is skipped and logged."""
+    """Reads every ``*.json`` file in a directory; a file that is not JSON is skipped and logged.
 
-    def __init__(self, path: Path):
+    ``setting`` (``app_path``, ``policy_path``) and ``what`` name the directory and its files in messages.
+    """
+
+    def __init__(self, path: Path, setting: str = "app_path", what: str = "API definition"):
         self.description = f"directory {path}"
         self._path = path
+        self._setting = setting
+        self._what = what
 
     async def fetch(self) -> list[dict]:
         if not self._path.is_dir():
-            raise SourceError(f"app_path {self._path} is not a directory")
-        definitions = []
+            raise SourceError(f"{self._setting} {self._path} is not a directory")
+        documents = []
         for file in sorted(self._path.glob("*.json")):
+            if file.name.startswith("."):
+                continue  # the control API's temporary files, editors' backups
             try:
-                definitions.append(json.loads(file.read_text()))
+                documents.append(json.loads(file.read_text()))
             except (OSError, ValueError) as exc:
-                log.error("skipping API definition file %s: %s", file, exc)
-        return definitions
+                log.error("skipping %s file %s: %s", self._what, file, exc)
+        return documents
 
 
 @dataclass

@@ -15,12 +15,17 @@ from tollhouse.core.cli import settings_from_args
 from tollhouse.core.logs import setup_logging
 from tollhouse.gateway.analytics import AnalyticsWriter
 from tollhouse.gateway.app import GatewayApp
+from tollhouse.gateway.control.router import ControlServices
+from tollhouse.gateway.control.routes import build_control_router
 from tollhouse.gateway.health import HealthCheck
 from tollhouse.gateway.http.server import ServerLimits, start_server
 from tollhouse.gateway.http.upstream import UpstreamPool
+from tollhouse.gateway.jwks import JwksCache
 from tollhouse.gateway.keystore import KeyStore
 from tollhouse.gateway.loader import DashboardSource, DefinitionSource, DirectorySource
+from tollhouse.gateway.oauth import OAuthStore
 from tollhouse.gateway.pipeline import PipelineDeps, build_pipeline
+from tollhouse.gateway.ratelimit import Limiter
 from tollhouse.gateway.reload import Reloader, listen_for_notifications
 from tollhouse.gateway.settings import ENV_PREFIX, GatewaySettings
 
@@ -35,9 +40,23 @@ def definition_source(settings: GatewaySettings) -> DefinitionSource:
     return DirectorySource(settings.app_path)
 
 
+def policy_source(settings: GatewaySettings) -> DefinitionSource | None:
+    """Policies come from where the APIs come from; file mode without ``policy_path`` has none."""
+    if settings.dashboard_url is not None:
+        assert settings.node_secret is not None
+        return DashboardSource(settings.dashboard_url, settings.node_secret, settings.dashboard_timeout_seconds,
+                               "/system/policies")
+    if settings.policy_path is None:
+        return None
+    return DirectorySource(settings.policy_path, "policy_path", "policy")
+
+
 async def serve(settings: GatewaySettings) -> None:
-    redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
-                                    health_check_interval=30)
+    # A blocking pool: under a burst, requests wait briefly for a connection instead of failing with
+    # "Too many connections" (which would surface as a false 503).
+    redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=settings.redis_pool_timeout_seconds,
+        socket_timeout=5, socket_connect_timeout=2, health_check_interval=30))
     pool = UpstreamPool(settings.upstream_connect_timeout_seconds, settings.upstream_timeout_seconds,
                         settings.upstream_max_idle_per_host)
     analytics = None
@@ -47,12 +66,16 @@ async def serve(settings: GatewaySettings) -> None:
                                     buffer_max=settings.analytics_buffer_max)
     app = GatewayApp(analytics)
     deps = PipelineDeps(upstreams=pool, keys=KeyStore(redis, settings.key_hash_secret),
-                        policies=lambda: app.policies)
+                        policies=lambda: app.policies, oauth=OAuthStore.from_settings(redis, settings),
+                        limiter=Limiter(redis), rate_limit_fail_open=settings.rate_limit_fail_open,
+                        jwks=JwksCache(settings.jwks_cache_seconds, settings.jwks_refetch_seconds,
+                                       settings.jwks_timeout_seconds))
 
     def prepare(api):
         api.chain = build_pipeline(api, deps)
 
-    reloader = Reloader(definition_source(settings), prepare, app.swap_router, settings.reload_coalesce_seconds)
+    reloader = Reloader(definition_source(settings), prepare, app.swap_router, settings.reload_coalesce_seconds,
+                        policy_source=policy_source(settings), swap_policies=app.swap_policies)
     app.health = HealthCheck(redis, reloader, analytics, lambda: len(app.router),
                              lambda: any(api.needs_redis for api in app.router.apis))
 
@@ -65,11 +88,18 @@ async def serve(settings: GatewaySettings) -> None:
     )
     server = await start_server(app.handle, settings.listen_address, settings.listen_port, limits)
     log.info("gateway listening on %s:%d", settings.listen_address, settings.listen_port)
+    control = build_control_router(ControlServices(settings, redis, deps.keys, reloader, lambda: app.policies))
+    servers = [server]
+    if settings.control_port is None:
+        app.control = control
+    else:
+        servers.append(await start_server(control.handle, settings.listen_address, settings.control_port, limits))
+        log.info("control API listening on %s:%d", settings.listen_address, settings.control_port)
 
     background = [asyncio.create_task(reloader.run(), name="reloader")]
     if analytics is not None:
         background.append(asyncio.create_task(analytics.run(), name="analytics"))
-    if settings.dashboard_url is not None:
+    if settings.node_secret is not None:  # dashboard mode, or file-mode gateways joined for /tyk/reload/group
         background.append(asyncio.create_task(
             listen_for_notifications(redis, settings.node_secret, reloader), name="notifications"))
     first_load = asyncio.create_task(reloader.load_until_success(), name="first-load")
@@ -82,7 +112,8 @@ async def serve(settings: GatewaySettings) -> None:
     await stop.wait()
 
     log.info("gateway stopping")
-    server.close()
+    for listener in servers:
+        listener.close()
     for task in [first_load, *background]:
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -99,6 +130,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         uvloop.run(serve(settings))
     except OSError as exc:
-        print(f"tollhouse-gateway: cannot listen on {settings.listen_address}:{settings.listen_port}: {exc}",
-              file=sys.stderr)
+        ports = f"{settings.listen_port}" + (f" or {settings.control_port}" if settings.control_port else "")
+        print(f"tollhouse-gateway: cannot listen on {settings.listen_address}:{ports}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -13,10 +13,13 @@ gets counters of its own.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 
-from tollhouse.core.session import AccessDefinition, Limit, Policy, SessionState
+from tollhouse.core.session import AccessDefinition, DocumentError, Limit, Policy, SessionState, parse_policy
+
+log = logging.getLogger("tollhouse.gateway.policies")
 
 
 class GrantError(Exception):
@@ -162,3 +165,34 @@ def _highest_quota(limits: list[Limit]) -> Limit:
 
 def _url_rule(pattern: str, methods: list[str]) -> UrlRule:
     return UrlRule(re.compile(pattern), frozenset(methods))  # validated when the key or policy was stored
+
+
+@dataclass
+class PolicyReport:
+    policies: dict[str, Policy] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)  # id or position -> reason
+    kept_previous: list[str] = field(default_factory=list)
+
+
+def compile_policies(raws: list, previous: dict[str, Policy]) -> PolicyReport:
+    """Validate a set of policy documents; for one that does not validate, keep its previous version."""
+    report = PolicyReport()
+    for position, raw in enumerate(raws):
+        policy_id = raw.get("id") or raw.get("_id") if isinstance(raw, dict) else None
+        label = policy_id if isinstance(policy_id, str) and policy_id else f"policy #{position}"
+        try:
+            policy = parse_policy(raw)
+        except DocumentError as exc:
+            report.rejected[label] = str(exc)
+            if label in previous and label not in report.policies:
+                report.policies[label] = previous[label]
+                report.kept_previous.append(label)
+            continue
+        if policy.id in report.policies and policy.id not in report.kept_previous:
+            report.rejected[f"{label} (#{position})"] = f"id: {policy.id} is used by an earlier policy"
+            continue
+        report.policies[policy.id] = policy
+    for label, reason in report.rejected.items():
+        kept = " (its previous version stays in force)" if label in report.kept_previous else ""
+        log.error("rejected policy %s: %s%s", label, reason, kept)
+    return report

@@ -21,9 +21,30 @@ class GatewaySettings(ServiceSettings):
     app_path: Path | None = None
     # Control API secret (X-Tyk-Authorization).
     secret: str
+    # Serve the control API (/tyk/...) only on this port; unset: on listen_port beside the APIs.
+    control_port: int | None = Field(None, ge=1, le=65535)
+    # File mode: the directory of policies (<id>.json) the control API writes; dashboard mode ignores it.
+    policy_path: Path | None = None
     # Keys are stored as HMAC-SHA256(key_hash_secret, key): the same on every gateway and the dashboard.
     key_hash_secret: str
+    # OAuth2 on use_oauth2 APIs (Tyk's oauth_token_expire, oauth_refresh_token_expire): token lifetimes, and how
+    # long an expired access token stays in Redis so its holder hears "Key has expired, please renew" (0: dropped
+    # at expiry, then it is an unknown key).
+    oauth_access_token_ttl_seconds: int = Field(3600, ge=1)
+    oauth_refresh_token_ttl_seconds: int = Field(14 * 86400, ge=1)
+    oauth_expired_token_retain_seconds: int = Field(86400, ge=0)
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Connections to Redis per gateway process; a request waits up to redis_pool_timeout_seconds for one.
+    redis_max_connections: int = Field(128, ge=4, le=10_000)
+    redis_pool_timeout_seconds: float = Field(2, gt=0, le=60)
+    # Redis away: requests that have only rate limits to check (no quota) pass unlimited instead of 503.
+    rate_limit_fail_open: bool = False
+    # JWT APIs whose jwt_source is a JWKS URL: its keys are kept jwks_cache_seconds, fetched again at most once per
+    # jwks_refetch_seconds when a token names an unknown kid (key rotation); the last good set serves while the
+    # endpoint is down.
+    jwks_cache_seconds: float = Field(300, gt=0)
+    jwks_refetch_seconds: float = Field(10, ge=0)
+    jwks_timeout_seconds: float = Field(5, gt=0, le=60)
     # How long a burst of change notifications is gathered into one reload.
     reload_coalesce_seconds: float = Field(0.2, ge=0, le=10)
     dashboard_timeout_seconds: float = Field(10, gt=0, le=300)
@@ -84,4 +105,6 @@ class GatewaySettings(ServiceSettings):
             raise ValueError("set exactly one of dashboard_url (dashboard mode) or app_path (file mode)")
         if self.dashboard_url is not None and self.node_secret is None:
             raise ValueError("node_secret is required with dashboard_url")
+        if self.control_port is not None and self.control_port == self.listen_port:
+            raise ValueError("control_port must differ from listen_port (unset it to serve /tyk/ on listen_port)")
         return self

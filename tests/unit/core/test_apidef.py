@@ -99,3 +99,33 @@ def test_version_settings_are_checked(changes, field, message):
     with pytest.raises(DefinitionError) as refused:
         parse_definition(definition(**changes))
     assert refused.value.field == field and message in str(refused.value)
+
+
+def endpoint_limits(entries) -> dict:
+    version = {"extended_paths": {"rate_limit": entries}}
+    return {"version_data": {"not_versioned": True, "versions": {"Default": version}}}
+
+
+@pytest.mark.parametrize(
+    ("entries", "field", "message"),
+    [
+        ([{"path": "/a", "rate": 5, "per": 0}], "version_data.versions.Default.extended_paths.rate_limit.0.per",
+         "greater than 0"),
+        ([{"path": "/a", "per": 1}], "version_data.versions.Default.extended_paths.rate_limit.0.rate", "is required"),
+        ([{"path": "/a", "rate": 1, "per": 1}, {"path": "/b(", "rate": 1, "per": 1}],
+         "version_data.versions.Default.extended_paths.rate_limit.1.path", "not a valid regular expression"),
+        ({"path": "/a"}, "version_data.versions.Default.extended_paths.rate_limit", "must be a list"),
+    ],
+)
+def test_endpoint_rate_limits_are_checked(entries, field, message):
+    with pytest.raises(DefinitionError) as refused:
+        parse_definition(definition(**endpoint_limits(entries)))
+    assert refused.value.field == field and message in str(refused.value)
+
+
+def test_endpoint_rate_limits_parsed():
+    entries = [{"path": "/users/{id}", "method": "get", "rate": 2, "per": 1},
+               {"path": "x", "rate": 1, "per": 1, "enabled": False}]
+    parsed = parse_definition(definition(**endpoint_limits(entries)))
+    first, second = parsed.version_data.rate_limits("Default")
+    assert (first.methods, first.active, second.active) == (frozenset({"GET"}), True, False)

@@ -74,8 +74,10 @@ def test_refusals(session, policies, status, message):
 def test_merged_access_rights_union_versions_and_urls():
     result = grant(
         {"apply_policies": ["a", "b"]},
-        {"id": "a", "access_rights": {API: {"versions": ["v1"], "allowed_urls": [{"url": "/items", "methods": ["get"]}]}}},
-        {"id": "b", "access_rights": {API: {"versions": ["v2"], "allowed_urls": [{"url": "/admin", "methods": []}]}}},
+        {"id": "a", "access_rights": {API: {"versions": ["v1"],
+                                            "allowed_urls": [{"url": "/items", "methods": ["get"]}]}}},
+        {"id": "b", "access_rights": {API: {"versions": ["v2"],
+                                            "allowed_urls": [{"url": "/admin", "methods": []}]}}},
     )
     assert result.versions == {"v1", "v2"}
     assert result.allows_url("/items/3", "GET") and not result.allows_url("/items/3", "POST")
