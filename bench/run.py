@@ -200,7 +200,8 @@ def tollhouse_gateway(analytics: bool) -> Callable[[Bench], Server]:
         port, config = free_port(), WORK / f"{name}.toml"
         config.write_text(
             f'listen_address = "127.0.0.1"\nlisten_port = {port}\napp_path = "{apps}"\n'
-            f'secret = "{secrets.token_hex(24)}"\nredis_url = "redis://127.0.0.1:{redis_port}/0"\n'
+            f'secret = "{secrets.token_hex(24)}"\nkey_hash_secret = "{secrets.token_hex(32)}"\n'
+            f'redis_url = "redis://127.0.0.1:{redis_port}/0"\n'
             f'analytics_enabled = {str(analytics).lower()}\nlog_level = "warning"\n'
         )
         proc = bench.procs.start(name, [binary, "--config", str(config)], cpus=bench.server_cpus)

@@ -31,9 +31,8 @@ start() {  # name port command...
 }
 
 secrets() {  # generated once, reused: the admin exists in the dev database from the first start on
-    [ -f "$DEV/secrets" ] && return
     umask 077
-    $BIN/python - > "$DEV/secrets" <<'PY'
+    [ -f "$DEV/secrets" ] || $BIN/python - > "$DEV/secrets" <<'PY'
 import secrets, bcrypt
 password = secrets.token_urlsafe(18)
 print(f"ADMIN_PASSWORD={password}")
@@ -41,6 +40,9 @@ print(f"ADMIN_PASSWORD_HASH='{bcrypt.hashpw(password.encode(), bcrypt.gensalt())
 print(f"NODE_SECRET={secrets.token_hex(32)}")
 print(f"GATEWAY_SECRET={secrets.token_hex(32)}")
 PY
+    # Added later: appended to an existing .dev/secrets, so keys already stored in Redis keep their hashes.
+    grep -q '^KEY_HASH_SECRET=' "$DEV/secrets" \
+        || echo "KEY_HASH_SECRET=$($BIN/python -c 'import secrets; print(secrets.token_hex(32))')" >> "$DEV/secrets"
 }
 
 up() {
@@ -54,6 +56,7 @@ listen_port = $DASHBOARD_PORT
 mongo_url = "mongodb://127.0.0.1:$MONGO_PORT/"
 redis_url = "redis://127.0.0.1:$REDIS_PORT/0"
 node_secret = "$NODE_SECRET"
+key_hash_secret = "$KEY_HASH_SECRET"
 org_name = "Dev"
 admin_email = "admin@tollhouse.test"
 admin_password_hash = "$ADMIN_PASSWORD_HASH"
@@ -65,6 +68,7 @@ listen_port = $GATEWAY_PORT
 dashboard_url = "http://127.0.0.1:$DASHBOARD_PORT"
 node_secret = "$NODE_SECRET"
 secret = "$GATEWAY_SECRET"
+key_hash_secret = "$KEY_HASH_SECRET"
 redis_url = "redis://127.0.0.1:$REDIS_PORT/0"
 log_format = "text"
 TOML
@@ -89,6 +93,7 @@ DASHBOARD_URL=http://127.0.0.1:$DASHBOARD_PORT
 PUMP_URL=http://127.0.0.1:$PUMP_PORT
 GATEWAY_SECRET=$GATEWAY_SECRET
 NODE_SECRET=$NODE_SECRET
+KEY_HASH_SECRET=$KEY_HASH_SECRET
 ADMIN_USER=admin@tollhouse.test
 ADMIN_PASSWORD=$ADMIN_PASSWORD
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0

@@ -22,6 +22,8 @@ class Stack:
     mongo_url: str
     database: str
     node_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    # The HMAC key of stored API keys: one value for the dashboard and every gateway.
+    key_hash_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     gateway_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     processes: list[ServerProcess] = field(default_factory=list)
@@ -47,8 +49,8 @@ class Stack:
         config = self.write_config("dashboard", {
             "listen_address": "127.0.0.1", "listen_port": port, "mongo_url": self.mongo_url,
             "mongo_database": self.database, "redis_url": self.redis_url, "node_secret": self.node_secret,
-            "org_name": "Test Org", "admin_email": ADMIN_EMAIL, "admin_password_hash": password_hash,
-            "log_format": "text",
+            "key_hash_secret": self.key_hash_secret, "org_name": "Test Org", "admin_email": ADMIN_EMAIL,
+            "admin_password_hash": password_hash, "log_format": "text",
         })
         process = service("dashboard", config, port, self.workdir).start()
         self.processes.append(process)
@@ -59,7 +61,8 @@ class Stack:
         port = free_port()
         config = self.write_config(name, {
             "listen_address": "127.0.0.1", "listen_port": port, "dashboard_url": self.dashboard_url,
-            "node_secret": self.node_secret, "secret": self.gateway_secret, "redis_url": self.redis_url,
+            "node_secret": self.node_secret, "secret": self.gateway_secret, "key_hash_secret": self.key_hash_secret,
+            "redis_url": self.redis_url,
             "analytics_flush_interval_seconds": 0.1, "reload_coalesce_seconds": 0.05, "log_format": "text",
             **overrides,
         })

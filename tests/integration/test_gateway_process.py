@@ -30,7 +30,8 @@ def file_gateway(tmp_path, redis_url, upstream):
     port = free_port()
     config = tmp_path / "gateway.toml"
     config.write_text(f'listen_address = "127.0.0.1"\nlisten_port = {port}\napp_path = "{apps}"\n'
-                      f'secret = "{"g" * 32}"\nredis_url = "{redis_url}"\nlog_format = "text"\n'
+                      f'secret = "{"g" * 32}"\nkey_hash_secret = "{"k" * 32}"\n'
+                      f'redis_url = "{redis_url}"\nlog_format = "text"\n'
                       "reload_coalesce_seconds = 0.05\n")
     gateway = service("gateway", config, port, tmp_path).start()
     gateway.apps = apps

@@ -13,6 +13,7 @@ GOOD_HASH = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()
 VALID = {
     "mongo_url": "mongodb://127.0.0.1:1/",
     "node_secret": "0123456789abcdef0123456789abcdef",
+    "key_hash_secret": "fedcba9876543210fedcba9876543210",
     "org_name": "Example",
     "admin_email": "admin@example.test",
     "admin_password_hash": GOOD_HASH,
@@ -55,10 +56,13 @@ def test_hash_password_refuses_unusable_passwords(monkeypatch, capsys, stdin, me
     ({"admin_password_hash": "hunter2-plain-password"}, "admin_password_hash: must be a bcrypt hash"),
     ({"node_secret": None}, "node_secret: required key is missing"),
     ({"node_secret": "changeme"}, "node_secret: node_secret is a well-known default"),
+    ({"key_hash_secret": None}, "key_hash_secret: required key is missing"),
+    ({"key_hash_secret": "hunter2"}, "key_hash_secret: key_hash_secret must be at least 16 characters"),
     ({"mongo_url": "http://db/"}, "mongo_url: must be a mongodb:// URL"),
     ({"admin_email": "not-an-email"}, "admin_email:"),
     ({"listen_prot": "3000"}, "listen_prot: unknown key"),
-], ids=["plain-password", "missing-node-secret", "default-node-secret", "bad-mongo-url", "bad-email", "typo"])
+], ids=["plain-password", "missing-node-secret", "default-node-secret", "missing-key-hash-secret",
+        "short-key-hash-secret", "bad-mongo-url", "bad-email", "typo"])
 def test_settings_errors_name_the_key_and_exit_2(tmp_path, capsys, overrides, expected):
     assert main(["--config", write_config(tmp_path, **overrides)]) == 2
     err = capsys.readouterr().err
