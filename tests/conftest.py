@@ -84,3 +84,16 @@ def start_file_gateway(tmp_path, redis_url):
     yield start
     for gateway in started:
         gateway.stop()
+
+
+@pytest.fixture
+def stack(tmp_path, redis_url, mongo_url, mongo_db_name):
+    """A real dashboard (more services via stack.start_gateway/start_pump), stopped at the end."""
+    from tests.stack import Stack
+
+    stack = Stack(tmp_path, redis_url, mongo_url, mongo_db_name)
+    try:
+        stack.start_dashboard()
+        yield stack
+    finally:
+        stack.stop()

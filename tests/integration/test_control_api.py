@@ -13,7 +13,7 @@ from pymongo import MongoClient
 
 from tests.gateways import CONTROL_SECRET, keyed
 from tests.servers import free_port
-from tests.stack import Stack, wait_until
+from tests.stack import wait_until
 from tests.unit.gateway.control.conftest import redis_values
 from tollhouse.core import notify
 
@@ -218,16 +218,6 @@ def test_group_reload_reaches_every_gateway_sharing_redis(start_file_gateway, up
                    message=f"{gateway.name} reloaded")
     reply = Control(alone.url).get("/tyk/reload/group")
     assert reply.status_code == 400 and "node_secret" in reply.json()["message"]
-
-
-@pytest.fixture
-def stack(tmp_path, redis_url, mongo_url, mongo_db_name):
-    stack = Stack(tmp_path, redis_url, mongo_url, mongo_db_name)
-    try:
-        stack.start_dashboard()
-        yield stack
-    finally:
-        stack.stop()
 
 
 def test_dashboard_mode_pulls_policies_and_a_policy_change_reaches_keys_within_a_second(stack, upstream):

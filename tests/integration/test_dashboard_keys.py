@@ -10,22 +10,11 @@ from __future__ import annotations
 import time
 
 import httpx
-import pytest
 
 from tests.gateways import keyed
-from tests.stack import Stack, wait_until
+from tests.stack import wait_until
 
 ALLOWED = "Access to this API has been disallowed"
-
-
-@pytest.fixture
-def stack(tmp_path, redis_url, mongo_url, mongo_db_name):
-    stack = Stack(tmp_path, redis_url, mongo_url, mongo_db_name)
-    try:
-        stack.start_dashboard()
-        yield stack
-    finally:
-        stack.stop()
 
 
 def ok(reply: httpx.Response) -> dict:

@@ -6,22 +6,11 @@ import json
 import time
 
 import httpx
-import pytest
 import redis
 from pymongo import MongoClient
 
-from tests.stack import Stack, keyless, wait_until
+from tests.stack import keyless, wait_until
 from tollhouse.core import notify
-
-
-@pytest.fixture
-def stack(tmp_path, redis_url, mongo_url, mongo_db_name):
-    stack = Stack(tmp_path, redis_url, mongo_url, mongo_db_name)
-    try:
-        stack.start_dashboard()
-        yield stack
-    finally:
-        stack.stop()
 
 
 def gateway_health(gateway) -> dict:

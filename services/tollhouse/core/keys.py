@@ -13,9 +13,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 
-from tollhouse.core.session import SessionState
+import bcrypt
+
+from tollhouse.core.session import DocumentError, SessionState
 
 SESSION_PREFIX = "apikey-"
 RATE_PREFIX = "rate-limit-"
@@ -46,3 +49,27 @@ def encode_session(session: SessionState) -> str:
 
 def decode_session(data: bytes | str) -> SessionState:
     return SessionState.model_validate(json.loads(data))
+
+
+BCRYPT_ROUNDS = 10  # one check per basic-auth request (cached on success) must stay affordable
+BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt>=5: refuses) anything longer
+BCRYPT_HASH = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
+
+
+def secure_basic_auth(session: SessionState, existing: SessionState | None) -> None:
+    """Store a basic-auth password only as a bcrypt hash; a change without a password keeps the old hash.
+
+    A value that already is a bcrypt hash (imported from Tyk) is kept. Blocking (bcrypt): async callers
+    run it in a thread. Raises ``DocumentError`` naming the field.
+    """
+    data = session.basic_auth_data
+    if not data.password:
+        if existing is not None and existing.basic_auth_data.password:
+            session.basic_auth_data = existing.basic_auth_data
+        return
+    if not BCRYPT_HASH.match(data.password):
+        if len(data.password.encode()) > BCRYPT_MAX_BYTES:
+            raise DocumentError([("basic_auth_data.password",
+                                  f"is longer than {BCRYPT_MAX_BYTES} bytes, which bcrypt cannot use")])
+        data.password = bcrypt.hashpw(data.password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
+    data.hash_type = "bcrypt"

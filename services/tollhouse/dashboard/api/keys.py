@@ -30,10 +30,9 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated
 
-import bcrypt
 from fastapi import APIRouter, Body, Path, Query
 
-from tollhouse.core.keys import encode_session, generate_key, looks_like_hash
+from tollhouse.core.keys import encode_session, generate_key, looks_like_hash, secure_basic_auth
 from tollhouse.core.session import DocumentError, SessionState, parse_session
 from tollhouse.dashboard.auth import UserDep
 from tollhouse.dashboard.deps import KeyStoreDep, SettingsDep, StoreDep
@@ -50,9 +49,6 @@ REDIS_DOWN = {503: {"model": ErrorResponse, "description": "Redis (where keys ar
 router = APIRouter(prefix="/api/keys", tags=["keys"], responses={**ERROR_RESPONSES, **NOT_FOUND, **REDIS_DOWN})
 
 KEY_NOT_FOUND = "Key not found"
-BCRYPT_ROUNDS = 10  # the gateway's: one check per basic-auth request must stay cheap
-BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt>=5: refuses) anything longer
-BCRYPT_HASH = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
 # A custom key travels in headers, query strings and cookies: visible ASCII, no spaces.
 CUSTOM_KEY = re.compile(r"^[\x21-\x7e]{1,256}$")
 TRUE = ("", "true", "1", "yes")
@@ -173,7 +169,10 @@ def _prepared(store: Store, org_id: str, raw: dict, existing: SessionState | Non
     check_access_rights(store, org_id, session.access_rights)
     for name, access in session.access_rights.items():
         access.api_id = access.api_id or name
-    _secure_basic_auth(session, existing)
+    try:
+        secure_basic_auth(session, existing)
+    except DocumentError as exc:
+        raise BadRequest(exc.errors) from None
     now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     session.last_updated = now
     if existing is None:
@@ -185,22 +184,6 @@ def _prepared(store: Store, org_id: str, raw: dict, existing: SessionState | Non
     else:
         session.date_created = existing.date_created or session.date_created
     return session
-
-
-def _secure_basic_auth(session: SessionState, existing: SessionState | None) -> None:
-    data = session.basic_auth_data
-    if not data.password:
-        if existing is not None and existing.basic_auth_data.password:
-            session.basic_auth_data = existing.basic_auth_data  # kept: a PUT without the password
-        return
-    if BCRYPT_HASH.match(data.password):
-        data.hash_type = "bcrypt"
-        return
-    if len(data.password.encode()) > BCRYPT_MAX_BYTES:
-        raise BadRequest([("basic_auth_data.password",
-                           f"is longer than {BCRYPT_MAX_BYTES} bytes, which bcrypt cannot use")])
-    data.password = bcrypt.hashpw(data.password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
-    data.hash_type = "bcrypt"
 
 
 def _key_data(key_id: str, key_hash: str, session: SessionState) -> dict:

@@ -26,17 +26,20 @@ import re
 import time
 from datetime import UTC, datetime
 
-import bcrypt
 from redis.exceptions import RedisError
 
-from tollhouse.core.keys import QUOTA_PREFIX, RATE_PREFIX, encode_session, generate_key, looks_like_hash
+from tollhouse.core.keys import (
+    QUOTA_PREFIX,
+    RATE_PREFIX,
+    encode_session,
+    generate_key,
+    looks_like_hash,
+    secure_basic_auth,
+)
 from tollhouse.core.session import DocumentError, SessionState, parse_session
 from tollhouse.gateway.control.router import ControlCall, ControlError, ControlRouter
 from tollhouse.gateway.keystore import StorageUnavailable
 
-BCRYPT_ROUNDS = 10
-BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt>=5: refuses) anything longer
-BCRYPT_HASH = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
 # A custom key travels in headers, query strings and cookies: visible ASCII, no spaces.
 CUSTOM_KEY = re.compile(r"^[\x21-\x7e]{1,256}$")
 KEY_NOT_FOUND = "Key not found"
@@ -162,7 +165,10 @@ async def _prepare(call: ControlCall, raw: dict, existing: SessionState | None) 
         elif access.api_id != name:
             raise ControlError(400, f"access_rights.{name}.api_id: {access.api_id!r} does not match its entry's "
                                     f"name {name!r}")
-    await _secure_basic_auth(session, existing)
+    try:
+        await asyncio.to_thread(secure_basic_auth, session, existing)
+    except DocumentError as exc:
+        raise ControlError(400, str(exc)) from None
     now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     session.last_updated = now
     if existing is None:
@@ -176,18 +182,3 @@ async def _prepare(call: ControlCall, raw: dict, existing: SessionState | None) 
     return session
 
 
-async def _secure_basic_auth(session: SessionState, existing: SessionState | None) -> None:
-    data = session.basic_auth_data
-    if not data.password:
-        if existing is not None and existing.basic_auth_data.password:
-            session.basic_auth_data = existing.basic_auth_data  # kept: a PUT without the password
-        return
-    if BCRYPT_HASH.match(data.password):
-        data.hash_type = "bcrypt"
-        return
-    if len(data.password.encode()) > BCRYPT_MAX_BYTES:
-        raise ControlError(400, f"basic_auth_data.password: longer than {BCRYPT_MAX_BYTES} bytes, "
-                                "which bcrypt cannot use")
-    hashed = await asyncio.to_thread(bcrypt.hashpw, data.password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS))
-    data.password = hashed.decode()
-    data.hash_type = "bcrypt"

@@ -82,7 +82,7 @@ BAD_BODIES = [
     ({"apply_policies": ["gold"]}, "apply_policies: policy gold does not exist"),
     ({"apply_policy_id": "silver"}, "apply_policy_id: policy silver does not exist"),
     ({"basic_auth_data": {"password": "p" * 73}},
-     "basic_auth_data.password: longer than 72 bytes, which bcrypt cannot use"),
+     "basic_auth_data.password: is longer than 72 bytes, which bcrypt cannot use"),
     ({"is_inactive": "maybe"}, "is_inactive: Input should be a valid boolean, unable to interpret input"),
 ]
 
