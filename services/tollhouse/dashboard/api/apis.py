@@ -8,7 +8,6 @@ still stands and the answer's ``Message`` says the gateways were not told.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Annotated
 
 from bson.errors import InvalidDocument
@@ -22,6 +21,7 @@ from tollhouse.dashboard.deps import PublisherDep, SettingsDep, StoreDep
 from tollhouse.dashboard.documents import storage_problems
 from tollhouse.dashboard.errors import BadRequest, DashboardError
 from tollhouse.dashboard.models import ERROR_RESPONSES, ApiEnvelope, ApiList, ErrorResponse, StatusResponse
+from tollhouse.dashboard.paging import page_count, page_window
 from tollhouse.dashboard.store import ROUTE_INDEX, Store, duplicate_index
 
 log = logging.getLogger("tollhouse.dashboard.apis")
@@ -40,11 +40,10 @@ def list_apis(user: UserDep, store: StoreDep, settings: SettingsDep,
               p: Annotated[int, Query(description="Page number from 1; 0 or lower returns every API.")] = 1
               ) -> dict:
     size = settings.page_size
-    skip, limit = (0, None) if p <= 0 else ((p - 1) * size, size)
-    documents, total = store.list_apis(user.org_id, skip, limit)
+    documents, total = store.list_apis(user.org_id, *page_window(p, size))
     return {
         "apis": [{"api_definition": document["definition"]} for document in documents],
-        "pages": max(1, math.ceil(total / size)),
+        "pages": page_count(total, size),
     }
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import time
 from datetime import UTC, datetime
@@ -40,6 +39,7 @@ from tollhouse.dashboard.documents import check_access_rights
 from tollhouse.dashboard.errors import BadRequest, DashboardError
 from tollhouse.dashboard.keystore import KeyStore
 from tollhouse.dashboard.models import ERROR_RESPONSES, ErrorResponse, KeyData, KeyList, SessionDict, StatusResponse
+from tollhouse.dashboard.paging import page_count, page_window
 from tollhouse.dashboard.store import Store
 
 log = logging.getLogger("tollhouse.dashboard.keys")
@@ -63,8 +63,9 @@ def list_keys(user: UserDep, keys: KeyStoreDep, settings: SettingsDep,
               p: Annotated[int, Query(description="Page number from 1; 0 or lower returns every key.")] = 1) -> dict:
     size = settings.page_size
     hashes = keys.org_hashes(user.org_id)
-    page = hashes if p <= 0 else hashes[(p - 1) * size:p * size]
-    return {"data": {"keys": page}, "pages": max(1, math.ceil(len(hashes) / size))}
+    skip, limit = page_window(p, size)
+    page = hashes[skip:] if limit is None else hashes[skip:skip + limit]
+    return {"data": {"keys": page}, "pages": page_count(len(hashes), size)}
 
 
 @router.post("", response_model=KeyData, summary="Create a key; key_id is the generated key, shown only now")

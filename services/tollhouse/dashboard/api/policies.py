@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from typing import Annotated, Any
 
 from bson import ObjectId
@@ -37,6 +36,7 @@ from tollhouse.dashboard.deps import PublisherDep, SettingsDep, StoreDep
 from tollhouse.dashboard.documents import check_access_rights, storage_problems
 from tollhouse.dashboard.errors import BadRequest, DashboardError
 from tollhouse.dashboard.models import ERROR_RESPONSES, ErrorResponse, PolicyDict, PolicyList, StatusResponse
+from tollhouse.dashboard.paging import page_count, page_window
 from tollhouse.dashboard.store import Store
 
 log = logging.getLogger("tollhouse.dashboard.policies")
@@ -55,9 +55,8 @@ def list_policies(user: UserDep, store: StoreDep, settings: SettingsDep,
                   p: Annotated[int, Query(description="Page number from 1; 0 or lower returns every policy.")] = 1
                   ) -> dict:
     size = settings.page_size
-    skip, limit = (0, None) if p <= 0 else ((p - 1) * size, size)
-    documents, total = store.list_policies(user.org_id, skip, limit)
-    return {"Data": documents, "Pages": max(1, math.ceil(total / size))}
+    documents, total = store.list_policies(user.org_id, *page_window(p, size))
+    return {"Data": documents, "Pages": page_count(total, size)}
 
 
 @router.get("/{policy_id}", response_model=PolicyDict, summary="Read one policy")
