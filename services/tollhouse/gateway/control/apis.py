@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tollhouse.core.apidef import ApiDefinition, DefinitionError, new_api_id, parse_definition
-from tollhouse.gateway.control.files import document_path, remove_document, write_document
+from tollhouse.gateway.control.files import document_path, reloaded, remove_document, write_document
 from tollhouse.gateway.control.router import ControlCall, ControlError, ControlRouter
 
 API_NOT_FOUND = "API not found"
@@ -49,12 +49,6 @@ def _validate(call: ControlCall, raw: dict) -> ApiDefinition:
     return definition
 
 
-async def _reloaded(call: ControlCall, reply: dict) -> dict:
-    if not await call.services.reloader.reload_now():
-        reply["message"] = f"written, but the reload failed: {call.services.reloader.health.last_error}"
-    return reply
-
-
 async def list_apis(call: ControlCall) -> tuple[int, list]:
     return 200, [api.raw for api in call.services.reloader.apis]
 
@@ -76,7 +70,7 @@ async def create_api(call: ControlCall) -> tuple[int, dict]:
     if not await write_document(path, raw, replace=False):
         raise ControlError(409, f"API {definition.api_id} already exists; PUT /tyk/apis/{definition.api_id} "
                                 "changes it")
-    return 200, await _reloaded(call, {"key": definition.api_id, "status": "ok", "action": "added"})
+    return 200, await reloaded(call, {"key": definition.api_id, "status": "ok", "action": "added"})
 
 
 async def update_api(call: ControlCall) -> tuple[int, dict]:
@@ -91,7 +85,7 @@ async def update_api(call: ControlCall) -> tuple[int, dict]:
     if not path.exists():
         raise ControlError(404, API_NOT_FOUND)
     await write_document(path, raw, replace=True)
-    return 200, await _reloaded(call, {"key": api_id, "status": "ok", "action": "modified"})
+    return 200, await reloaded(call, {"key": api_id, "status": "ok", "action": "modified"})
 
 
 async def delete_api(call: ControlCall) -> tuple[int, dict]:
@@ -99,4 +93,4 @@ async def delete_api(call: ControlCall) -> tuple[int, dict]:
     api_id = call.params["id"]
     if not await remove_document(document_path(directory, api_id, "api_id")):
         raise ControlError(404, API_NOT_FOUND)
-    return 200, await _reloaded(call, {"key": api_id, "status": "ok", "action": "deleted"})
+    return 200, await reloaded(call, {"key": api_id, "status": "ok", "action": "deleted"})

@@ -16,7 +16,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from tollhouse.gateway.control.router import ControlError
+from tollhouse.gateway.control.router import ControlCall, ControlError
 
 # What may name a document file: the ids of API definitions and policies, never a path.
 FILE_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
@@ -69,3 +69,10 @@ async def remove_document(path: Path) -> bool:
     except OSError as exc:
         raise ControlError(500, f"cannot remove {path}: {exc.strerror or exc}") from None
     return True
+
+
+async def reloaded(call: ControlCall, reply: dict) -> dict:
+    """Reload after a write so the change is live when the caller gets ``reply`` (which says if it is not)."""
+    if not await call.services.reloader.reload_now():
+        reply["message"] = f"written, but the reload failed: {call.services.reloader.health.last_error}"
+    return reply

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from tollhouse.core.session import DocumentError, Policy, parse_policy
-from tollhouse.gateway.control.files import document_path, remove_document, write_document
+from tollhouse.gateway.control.files import document_path, reloaded, remove_document, write_document
 from tollhouse.gateway.control.router import ControlCall, ControlError, ControlRouter
 
 POLICY_NOT_FOUND = "Policy not found"
@@ -48,12 +48,6 @@ def _validate(raw: dict) -> Policy:
         raise ControlError(400, str(exc)) from None
 
 
-async def _reloaded(call: ControlCall, reply: dict) -> dict:
-    if not await call.services.reloader.reload_now():
-        reply["message"] = f"written, but the reload failed: {call.services.reloader.health.last_error}"
-    return reply
-
-
 async def list_policies(call: ControlCall) -> tuple[int, list]:
     return 200, [policy_document(policy) for policy in call.services.policies().policies.values()]
 
@@ -74,7 +68,7 @@ async def create_policy(call: ControlCall) -> tuple[int, dict]:
     path = document_path(directory, policy.id)
     if not await write_document(path, {**raw, "id": policy.id}, replace=False):
         raise ControlError(409, f"Policy {policy.id} already exists; PUT /tyk/policies/{policy.id} changes it")
-    return 200, await _reloaded(call, {"key": policy.id, "status": "ok", "action": "added"})
+    return 200, await reloaded(call, {"key": policy.id, "status": "ok", "action": "added"})
 
 
 async def update_policy(call: ControlCall) -> tuple[int, dict]:
@@ -90,7 +84,7 @@ async def update_policy(call: ControlCall) -> tuple[int, dict]:
     if not path.exists():
         raise ControlError(404, POLICY_NOT_FOUND)
     await write_document(path, raw, replace=True)
-    return 200, await _reloaded(call, {"key": policy_id, "status": "ok", "action": "modified"})
+    return 200, await reloaded(call, {"key": policy_id, "status": "ok", "action": "modified"})
 
 
 async def delete_policy(call: ControlCall) -> tuple[int, dict]:
@@ -98,4 +92,4 @@ async def delete_policy(call: ControlCall) -> tuple[int, dict]:
     policy_id = call.params["id"]
     if not await remove_document(document_path(directory, policy_id)):
         raise ControlError(404, POLICY_NOT_FOUND)
-    return 200, await _reloaded(call, {"key": policy_id, "status": "ok", "action": "deleted"})
+    return 200, await reloaded(call, {"key": policy_id, "status": "ok", "action": "deleted"})
