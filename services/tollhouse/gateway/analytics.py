@@ -1,8 +1,8 @@
 """Analytics records leave the request path through an in-memory buffer, flushed to Redis in batches.
 
 The request path only appends to a deque; a background task pushes up to ``batch_size`` records
-per RPUSH, pipelined, every ``flush_interval`` seconds. While Redis is away the buffer keeps the
-newest ``buffer_max`` records and counts what it had to drop.
+per RPUSH, the RPUSHes of one flush sent together, every ``flush_interval`` seconds. While Redis is
+away the buffer keeps the newest ``buffer_max`` records and counts what it had to drop.
 """
 
 from __future__ import annotations
@@ -48,19 +48,24 @@ class AnalyticsWriter:
         if not self._buffer:
             return
         taken = [self._buffer.popleft() for _ in range(len(self._buffer))]
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for start in range(0, len(taken), self._batch_size):
-                    chunk = taken[start : start + self._batch_size]
-                    pipe.rpush(analytics.ANALYTICS_LIST, *[analytics.encode(r) for r in chunk])
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            self._put_back(taken)
+        chunks = [taken[start : start + self._batch_size] for start in range(0, len(taken), self._batch_size)]
+        # The RPUSHes go out together (pipelined); each chunk succeeds or fails on its own.
+        results = await asyncio.gather(
+            *(self._client.rpush(analytics.ANALYTICS_LIST, *[analytics.encode(r) for r in chunk]) for chunk in chunks),
+            return_exceptions=True,
+        )
+        failed = [(chunk, result) for chunk, result in zip(chunks, results, strict=True)
+                  if isinstance(result, BaseException)]
+        for _, error in failed:
+            if not isinstance(error, (RedisError, OSError)):
+                raise error
+        self.written += len(taken) - sum(len(chunk) for chunk, _ in failed)
+        if failed:
+            self._put_back([record for chunk, _ in failed for record in chunk])
             if self.last_error is None:
-                log.warning("analytics not written to Redis, keeping %d in memory: %s", len(self._buffer), exc)
-            self.last_error = str(exc) or type(exc).__name__
+                log.warning("analytics not written to Redis, keeping %d in memory: %s", len(self._buffer), failed[0][1])
+            self.last_error = str(failed[0][1]) or type(failed[0][1]).__name__
             return
-        self.written += len(taken)
         if self.last_error is not None:
             log.info("analytics reach Redis again")
         self.last_error = None

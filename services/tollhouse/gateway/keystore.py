@@ -7,6 +7,8 @@ from redis.exceptions import RedisError
 
 from tollhouse.core.keys import SESSION_PREFIX, decode_session, encode_session, hash_key, session_name
 from tollhouse.core.session import SessionState
+from tollhouse.gateway.memo import Memo
+from tollhouse.gateway.pipelined_redis import PipelinedRedis
 
 
 class StorageUnavailable(Exception):
@@ -14,9 +16,12 @@ class StorageUnavailable(Exception):
 
 
 class KeyStore:
-    def __init__(self, redis: Redis, key_hash_secret: str):
+    def __init__(self, redis: Redis | PipelinedRedis, key_hash_secret: str, *, memo_entries: int = 1024):
         self._redis = redis
         self._secret = key_hash_secret
+        # Decoded sessions by their exact stored bytes: a key read again unchanged is not parsed again
+        # (validating a session costs more than reading it), and any change in Redis is a new entry.
+        self._decoded: Memo[bytes, SessionState] = Memo(memo_entries)
 
     def hash(self, key: str) -> str:
         return hash_key(self._secret, key)
@@ -26,7 +31,10 @@ class KeyStore:
             data = await self._redis.get(session_name(key_hash))
         except (RedisError, OSError) as exc:
             raise StorageUnavailable(f"Redis is unreachable, so the key cannot be checked ({exc})") from None
-        return None if data is None else decode_session(data)
+        if data is None:
+            return None
+        session = self._decoded.get(data)
+        return session if session is not None else self._decoded.remember(data, decode_session(data))
 
     async def put(self, key_hash: str, session: SessionState, *, only_if: str | None = None) -> bool:
         """Store the session; ``only_if="absent"`` or ``"present"`` makes it conditional (False: not stored)."""

@@ -25,6 +25,7 @@ from tollhouse.gateway.keystore import KeyStore
 from tollhouse.gateway.loader import DashboardSource, DefinitionSource, DirectorySource
 from tollhouse.gateway.oauth import OAuthStore
 from tollhouse.gateway.pipeline import PipelineDeps, build_pipeline
+from tollhouse.gateway.pipelined_redis import PipelinedRedis
 from tollhouse.gateway.ratelimit import Limiter
 from tollhouse.gateway.reload import Reloader, listen_for_notifications
 from tollhouse.gateway.settings import ENV_PREFIX, GatewaySettings
@@ -57,17 +58,19 @@ async def serve(settings: GatewaySettings) -> None:
     redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
         settings.redis_url, max_connections=settings.redis_max_connections, timeout=settings.redis_pool_timeout_seconds,
         socket_timeout=5, socket_connect_timeout=2, health_check_interval=30))
+    # The request path's own connection: key lookups, limit checks and analytics, pipelined (see its module).
+    data_redis = PipelinedRedis(settings.redis_url, timeout=5)
     pool = UpstreamPool(settings.upstream_connect_timeout_seconds, settings.upstream_timeout_seconds,
                         settings.upstream_max_idle_per_host)
     analytics = None
     if settings.analytics_enabled:
-        analytics = AnalyticsWriter(redis, batch_size=settings.analytics_batch_size,
+        analytics = AnalyticsWriter(data_redis, batch_size=settings.analytics_batch_size,
                                     flush_interval=settings.analytics_flush_interval_seconds,
                                     buffer_max=settings.analytics_buffer_max)
     app = GatewayApp(analytics)
-    deps = PipelineDeps(upstreams=pool, keys=KeyStore(redis, settings.key_hash_secret),
+    deps = PipelineDeps(upstreams=pool, keys=KeyStore(data_redis, settings.key_hash_secret),
                         policies=lambda: app.policies, oauth=OAuthStore.from_settings(redis, settings),
-                        limiter=Limiter(redis), rate_limit_fail_open=settings.rate_limit_fail_open,
+                        limiter=Limiter(data_redis), rate_limit_fail_open=settings.rate_limit_fail_open,
                         jwks=JwksCache(settings.jwks_cache_seconds, settings.jwks_refetch_seconds,
                                        settings.jwks_timeout_seconds))
 
@@ -88,7 +91,8 @@ async def serve(settings: GatewaySettings) -> None:
     )
     server = await start_server(app.handle, settings.listen_address, settings.listen_port, limits)
     log.info("gateway listening on %s:%d", settings.listen_address, settings.listen_port)
-    control = build_control_router(ControlServices(settings, redis, deps.keys, reloader, lambda: app.policies))
+    control_keys = KeyStore(redis, settings.key_hash_secret)  # lists and writes keys: the pooled client
+    control = build_control_router(ControlServices(settings, redis, control_keys, reloader, lambda: app.policies))
     servers = [server]
     if settings.control_port is None:
         app.control = control
@@ -121,6 +125,7 @@ async def serve(settings: GatewaySettings) -> None:
     if analytics is not None:
         await analytics.close()
     await pool.close()
+    await data_redis.aclose()
     await redis.aclose()
 
 

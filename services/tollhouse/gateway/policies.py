@@ -18,8 +18,11 @@ import re
 from dataclasses import dataclass, field
 
 from tollhouse.core.session import AccessDefinition, DocumentError, Limit, Policy, SessionState, parse_policy
+from tollhouse.gateway.memo import Memo
 
 log = logging.getLogger("tollhouse.gateway.policies")
+
+GRANT_MEMO_ENTRIES = 4096
 
 
 class GrantError(Exception):
@@ -62,12 +65,22 @@ class Grant:
 @dataclass(frozen=True)
 class PolicyTable:
     policies: dict[str, Policy] = field(default_factory=dict)
+    # Grants resolved with this table, by (key hash, API id); an entry holds while the key store hands back
+    # the same session object (it does while the stored key is unchanged). A reload brings a new table.
+    _grants: Memo[tuple[str, str], Grant] = field(default_factory=lambda: Memo(GRANT_MEMO_ENTRIES),
+                                                  compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.policies)
 
     def grant(self, key_hash: str, session: SessionState, api_id: str) -> Grant:
         """Resolve ``session``'s policies for ``api_id``; raise ``GrantError`` when it may not call it."""
+        known = self._grants.get((key_hash, api_id))
+        if known is not None and known.session is session:
+            return known
+        return self._grants.remember((key_hash, api_id), self._resolve(key_hash, session, api_id))
+
+    def _resolve(self, key_hash: str, session: SessionState, api_id: str) -> Grant:
         applied = []
         for policy_id in session.policy_ids():
             policy = self.policies.get(policy_id)

@@ -28,6 +28,7 @@ Rates that are not whole numbers keep their average: ``rate`` 2.5 per 1 s admits
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import secrets
 from collections.abc import Sequence
@@ -39,11 +40,12 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tollhouse.gateway.keystore import StorageUnavailable
+from tollhouse.gateway.pipelined_redis import PipelinedRedis
 
 MICROS = 1_000_000
 
 # KEYS: the rule buckets, then the quota bucket when there is one.
-# ARGV: rule count, "1" when a quota follows, a random token, then limit and window (µs) per rule,
+# ARGV: rule count, "1" when a quota follows, a token unique to the request, then limit and window (µs) per rule,
 #       then the quota's max and renewal (µs; 0: never renews).
 SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: allow writes after TIME
@@ -230,14 +232,18 @@ class Limiter:
     and then called by its SHA. Redis errors raise ``StorageUnavailable`` naming the cause.
     """
 
-    def __init__(self, redis: Redis):
+    def __init__(self, redis: Redis | PipelinedRedis):
         self._redis = redis
+        # Each admitted request's member in a sliding log must be unique: this process's random prefix
+        # and a counter (fresh random bytes per request cost more than the rest of the check).
+        self._token_prefix = secrets.token_hex(6) + "-"
+        self._tokens = itertools.count()
 
     async def check(self, rules: Sequence[RateRule], quota: QuotaRule | None = None) -> LimitDecision:
         buckets = [rule.bucket for rule in rules] + ([quota.bucket] if quota is not None else [])
         if len(set(buckets)) != len(buckets):
             raise ValueError(f"each rule needs a bucket of its own: {buckets}")
-        args: list = [len(rules), "1" if quota is not None else "0", secrets.token_hex(8)]
+        args: list = [len(rules), "1" if quota is not None else "0", f"{self._token_prefix}{next(self._tokens)}"]
         for rule in rules:
             args += [rule.limit, rule.window_us]
         if quota is not None:

@@ -91,3 +91,24 @@ def test_an_empty_url_list_allows_everything_when_merged():
         {"id": "b", "access_rights": {API: {}}},
     )
     assert result.allows_url("/anything", "PATCH")
+
+
+def test_a_grant_is_resolved_once_per_session_object():
+    policies = table({"id": "gold", "rate": 1000, "per": 60, "access_rights": RIGHTS})
+    session = parse_session({"apply_policies": ["gold"]})
+    first = policies.grant("h" * 64, session, API)
+    assert policies.grant("h" * 64, session, API) is first
+    # A changed key is a new session object (the key store decodes new bytes anew): resolved again.
+    changed = parse_session({"apply_policies": ["gold"], "access_rights": {}})
+    assert policies.grant("h" * 64, changed, API) is not first
+    # A reload brings a new table, which knows nothing of the old one's grants.
+    reloaded = table({"id": "gold", "rate": 5, "per": 1, "access_rights": RIGHTS})
+    assert reloaded.grant("h" * 64, session, API).limit.rate == 5
+
+
+def test_a_refused_grant_is_never_remembered():
+    policies = table({"id": "gold", "access_rights": RIGHTS})
+    session = parse_session({"apply_policies": ["gold"]})
+    for _ in range(2):
+        with pytest.raises(GrantError):
+            policies.grant("h" * 64, session, "another-api")
