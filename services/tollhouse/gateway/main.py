@@ -1,4 +1,7 @@
-"""``tollhouse-gateway --config PATH``: wire the data path, the reloader and the analytics writer."""
+"""``tollhouse-gateway --config PATH``: wire the data path, the reloader and the analytics writer.
+
+With ``workers`` > 1 the command supervises that many processes, each running ``serve()`` (workers.py).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from tollhouse.gateway.pipelined_redis import PipelinedRedis
 from tollhouse.gateway.ratelimit import Limiter
 from tollhouse.gateway.reload import Reloader, listen_for_notifications
 from tollhouse.gateway.settings import ENV_PREFIX, GatewaySettings
+from tollhouse.gateway.workers import SupervisorLink, supervise, worker_count
 
 log = logging.getLogger("tollhouse.gateway")
 
@@ -52,7 +56,8 @@ def policy_source(settings: GatewaySettings) -> DefinitionSource | None:
     return DirectorySource(settings.policy_path, "policy_path", "policy")
 
 
-async def serve(settings: GatewaySettings) -> None:
+async def serve(settings: GatewaySettings, supervisor: SupervisorLink | None = None) -> None:
+    """Run one gateway process until SIGTERM; ``supervisor`` when it is one of several workers."""
     # A blocking pool: under a burst, requests wait briefly for a connection instead of failing with
     # "Too many connections" (which would surface as a false 503).
     redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
@@ -89,15 +94,20 @@ async def serve(settings: GatewaySettings) -> None:
         body_timeout=settings.client_body_timeout_seconds,
         keepalive_timeout=settings.keepalive_timeout_seconds,
     )
-    server = await start_server(app.handle, settings.listen_address, settings.listen_port, limits)
+    reuse_port = supervisor is not None  # the workers share the ports
+    server = await start_server(app.handle, settings.listen_address, settings.listen_port, limits,
+                                reuse_port=reuse_port)
     log.info("gateway listening on %s:%d", settings.listen_address, settings.listen_port)
     control_keys = KeyStore(redis, settings.key_hash_secret)  # lists and writes keys: the pooled client
     control = build_control_router(ControlServices(settings, redis, control_keys, reloader, lambda: app.policies))
+    if supervisor is not None:
+        control.services.reload_peers = supervisor.reload_peers
     servers = [server]
     if settings.control_port is None:
         app.control = control
     else:
-        servers.append(await start_server(control.handle, settings.listen_address, settings.control_port, limits))
+        servers.append(await start_server(control.handle, settings.listen_address, settings.control_port, limits,
+                                          reuse_port=reuse_port))
         log.info("control API listening on %s:%d", settings.listen_address, settings.control_port)
 
     background = [asyncio.create_task(reloader.run(), name="reloader")]
@@ -113,6 +123,8 @@ async def serve(settings: GatewaySettings) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reloader.request)
+    if supervisor is not None:
+        supervisor.listening()
     await stop.wait()
 
     log.info("gateway stopping")
@@ -132,9 +144,16 @@ async def serve(settings: GatewaySettings) -> None:
 def main(argv: list[str] | None = None) -> None:
     settings = settings_from_args("tollhouse-gateway", GatewaySettings, ENV_PREFIX, argv)
     setup_logging(settings.log_level, settings.log_format)
+    supervisor = SupervisorLink.from_environment()
+    if supervisor is None and worker_count(settings) > 1:
+        raise SystemExit(supervise(worker_count(settings), sys.argv[1:] if argv is None else argv))
     try:
-        uvloop.run(serve(settings))
+        uvloop.run(serve(settings, supervisor))
     except OSError as exc:
         ports = f"{settings.listen_port}" + (f" or {settings.control_port}" if settings.control_port else "")
         print(f"tollhouse-gateway: cannot listen on {settings.listen_address}:{ports}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,9 @@ ENV_PREFIX = "TOLLHOUSE_GATEWAY_"
 class GatewaySettings(ServiceSettings):
     listen_address: str = "0.0.0.0"
     listen_port: int = Field(8080, ge=1, le=65535)
+    # Gateway processes sharing listen_port (SO_REUSEPORT) under one supervisor; 0: one per CPU this process may
+    # run on. 1 is a single process, no supervisor (see workers.py).
+    workers: int = Field(1, ge=0, le=256)
     # Where API definitions come from: the dashboard (dashboard_url + node_secret) or a directory.
     dashboard_url: str | None = None
     node_secret: str | None = None

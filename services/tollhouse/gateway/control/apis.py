@@ -3,8 +3,9 @@
 Reads answer from the APIs in force (as they were given). In file mode a write validates the definition
 first (400 naming the field, a listen path another API serves included; nothing is written), writes
 ``<app_path>/<api_id>.json`` atomically and reloads before it answers, so the reply means the change is
-live (``/tyk/reload`` still works for scripts written for Tyk, which needs it). In dashboard mode APIs
-come from the dashboard and writes answer 405 saying so.
+live (``/tyk/reload`` still works for scripts written for Tyk, which needs it); with several workers, live on
+the one that answered, the others following moments later (see reloads.py). In dashboard mode APIs come from
+the dashboard and writes answer 405 saying so.
 """
 
 from __future__ import annotations

@@ -72,7 +72,11 @@ async def remove_document(path: Path) -> bool:
 
 
 async def reloaded(call: ControlCall, reply: dict) -> dict:
-    """Reload after a write so the change is live when the caller gets ``reply`` (which says if it is not)."""
+    """Reload after a write so the change is live when the caller gets ``reply`` (which says if it is not).
+
+    Live on this process: the gateway's other workers, if any, are asked to reload and do so moments later.
+    """
+    call.services.reload_peers()
     if not await call.services.reloader.reload_now():
         reply["message"] = f"written, but the reload failed: {call.services.reloader.health.last_error}"
     return reply

@@ -2,8 +2,9 @@
 
 Reads answer from the table in force. In file mode a write validates the document (400 naming the
 field; nothing is written), writes ``<policy_path>/<id>.json`` atomically and reloads before it answers:
-when the reply arrives every key that applies the policy already works under its new version. In
-dashboard mode policies come from the dashboard and writes answer 405 saying so.
+when the reply arrives every key that applies the policy already works under its new version (with several
+workers: on the one that answered, the others following moments later; see reloads.py). In dashboard mode
+policies come from the dashboard and writes answer 405 saying so.
 """
 
 from __future__ import annotations

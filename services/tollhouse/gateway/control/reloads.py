@@ -6,6 +6,12 @@ started after the call has finished (503 when it failed: the previous configurat
 too. The signature needs ``node_secret``: a gateway without one answers 400 rather than reloading only
 itself, which a script asking for the whole group could not tell from success. File-mode gateways that
 set ``node_secret`` listen for the notifications, so they join the group.
+
+A gateway with several workers (``workers`` > 1) answers each control call from one of them. ``/tyk/reload``
+reloads that worker and asks the supervisor to reload the others (SIGHUP); ``?block=true`` waits for that
+worker's reload only, and the others follow within moments (``reload_coalesce_seconds`` after the signal).
+The /tyk/apis and /tyk/policies writes fan out the same way. ``/tyk/reload/group`` needs no help: every
+worker follows the notifications itself.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ def register(router: ControlRouter) -> None:
 
 async def reload(call: ControlCall) -> tuple[int, dict]:
     reloader = call.services.reloader
+    call.services.reload_peers()
     if not call.flag("block"):
         reloader.request()
         return 200, dict(OK)

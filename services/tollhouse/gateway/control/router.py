@@ -64,6 +64,8 @@ class ControlServices:
     # The policy table in force now (swapped on reload; read it per call, never keep it).
     policies: Callable[[], PolicyTable]
     extra: dict[str, Any] = field(default_factory=dict)
+    # Asks the gateway's other worker processes to reload too (see workers.py); one process: nothing to do.
+    reload_peers: Callable[[], None] = lambda: None
 
 
 class ControlCall:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 import redis as redis_lib
 
 from tests.stack import wait_until
@@ -18,6 +19,31 @@ def write_api(control, api_id: str) -> None:
     (control.apps / f"{api_id}.json").write_text(json.dumps({
         "api_id": api_id, "name": api_id, "use_keyless": True,
         "proxy": {"listen_path": f"/{api_id}/", "target_url": "http://127.0.0.1:9/"}}))
+
+
+ORDERS = {"api_id": "orders", "name": "orders", "use_keyless": True,
+          "proxy": {"listen_path": "/orders/", "target_url": "http://127.0.0.1:9/"}}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "peers_asked"),
+    [
+        ("GET", "/tyk/reload", None, 200, 1),
+        ("GET", "/tyk/reload?block=true", None, 200, 1),
+        ("POST", "/tyk/apis", ORDERS, 200, 1),
+        ("POST", "/tyk/policies", {"id": "gold", "name": "Gold"}, 200, 1),
+        ("GET", "/tyk/apis", None, 200, 0),
+        ("POST", "/tyk/apis", {"api_id": "bad", "name": "bad"}, 400, 0),  # refused: nothing written, no reload
+    ],
+)
+def test_reloads_through_the_control_api_ask_the_other_workers_too(control, method, path, body, status,
+                                                                   peers_asked):
+    """A gateway with several workers answers on one; the others reload when asked (workers.py)."""
+    asked = []
+    control.app.control.services.reload_peers = lambda: asked.append(path)
+    reply = control.client.request(method, path, json=body)
+    assert reply.status_code == status, reply.text
+    assert len(asked) == peers_asked
 
 
 def test_blocking_reload_answers_once_the_change_is_served(control):
