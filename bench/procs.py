@@ -97,10 +97,12 @@ def wait_http(url: str, proc: subprocess.Popen, what: str, procs: Processes, tim
     raise StartError(f"{what} did not answer {url} within {timeout:.0f}s ({last_error}):\n{tail}")
 
 
-def fetch(url: str) -> tuple[int, bytes]:
-    """One GET: (status, body), whatever the status."""
+def fetch(url: str, headers: dict | None = None, method: str = "GET", data: bytes | None = None,
+          timeout: float = 5) -> tuple[int, bytes]:
+    """One request (a GET unless told): (status, body), whatever the status."""
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

@@ -1,4 +1,5 @@
-"""What `make bench` prints: a header that says where and how it ran, and one markdown table per body."""
+"""What `make bench` prints: a header that says where and how it ran, one markdown table per body, then the
+half-rate latency, reload, pump drain and targets tables."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def describe(args, load_cpus: str | None, server_cpus: str | None, small_bytes: 
         placement = (
             f"the load side (wrk, the upstream nginx, Redis) pinned to CPU {load_cpus} and the server under "
             f"test to CPU {server_cpus} with taskset (the direct row moves the upstream there for its run); "
-            "the per-core nginx row lets its workers use every CPU, so it shares CPU with wrk"
+            "the per-core rows (nginx, Tollhouse) let their workers use every CPU, so they share CPU with wrk"
         )
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
@@ -133,7 +134,7 @@ def _row(row: dict) -> list[str]:
     if row["status"] != "ok":
         return [row["title"], "", row["status"], *[""] * (COLUMNS - 3)]
     latency = row["latency_us"]
-    faulty = row["non_2xx_3xx"] or row["socket_errors"]
+    faulty = row["non_2xx_3xx"] or row["socket_errors"] or not row.get("check_ok", True)
     return [
         ("⚠ " if faulty else "") + row["title"],
         str(row["workers"]),
@@ -160,3 +161,123 @@ def tables(rows: list[dict], bodies: list[str]) -> str:
         out += ["", f"### body: {body}", "", TABLE_HEAD, "|" + "---|" * COLUMNS]
         out += ["| " + " | ".join(_row(row)) + " |" for row in rows if row["body"] == body]
     return "\n".join(out)
+
+
+def _ms_or_blank(value: float | None, digits: int = 0) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def _pace(who: str, run: dict) -> str:
+    return f"{who} -c{run['connections']} delay {run['delay_ms']:.2f} ms" + (" (retuned)" if run["retuned"] else "")
+
+
+def half_rate_table(rows: list[dict]) -> list[str]:
+    """Latency at a fixed rate, half the row's max: through the gateway, and the upstream alone."""
+    paced = [row for row in rows if "half_rate" in row]
+    if not paced:
+        return []
+    out = [
+        "",
+        "### latency at half the max rate (paced wrk: the gateway, then the upstream alone at the same rate)",
+        "",
+        "| contender | body | wanted req/s | gateway req/s | p50 ms | p99 ms | max ms | direct req/s | direct p50 ms "
+        "| direct p99 ms | direct max ms | +p50 ms | +p99 ms | non-2xx | socket errors | pace |",
+        "|" + "---|" * 16,
+    ]
+    for row in paced:
+        half, gateway = row["half_rate"], row["half_rate"]["gateway"]
+        direct = half.get("direct")
+        cells = [
+            row["title"],
+            row["body"],
+            f"{half['target_rps']:,.0f}",
+            f"{gateway['achieved_rps']:,.0f}" + ("" if gateway["on_target"] else " (off >10%)"),
+            *[_ms(gateway["latency_us"][key]) for key in ("p50", "p99", "max")],
+        ]
+        if direct:
+            cells += [f"{direct['achieved_rps']:,.0f}" + ("" if direct["on_target"] else " (off >10%)")]
+            cells += [_ms(direct["latency_us"][key]) for key in ("p50", "p99", "max")]
+            cells += [_ms(half["added_p50_us"]), _ms(half["added_p99_us"])]
+        else:
+            cells += ["failed", "", "", "", "", ""]
+        errors = [gateway, direct] if direct else [gateway]
+        cells += [
+            " / ".join(f"{run['non_2xx_3xx']:,}" for run in errors),
+            " / ".join(f"{run['socket_errors']:,}" for run in errors),
+            "; ".join(_pace(who, run) for who, run in (("gateway", gateway), ("direct", direct)) if run),
+        ]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def reload_table(rows: list[dict]) -> list[str]:
+    """Loading 1,000 APIs at start, and reloading them while wrk drives the keyed API at full speed."""
+    loaded = [row for row in rows if "api_load" in row or "reload" in row]
+    if not loaded:
+        return []
+    out = [
+        "",
+        "### loading and reloading 1,000 APIs (keyed rows; reloads under full wrk load)",
+        "",
+        "| contender | APIs | start: load ms (log) | start: ready s | reloads | reload s median / max (client) "
+        "| worker reloads logged | load ms max (log) | last worker done s max | req/s during | p99 / max ms during "
+        "| non-2xx | socket errors | failed reload calls |",
+        "|" + "---|" * 14,
+    ]
+    for row in loaded:
+        start, result = row.get("api_load", {}), row.get("reload")
+        cells = [
+            row["title"],
+            str(start.get("apis", "")),
+            " / ".join(f"{ms:,.0f}" for ms in start.get("log_ms", [])),
+            _ms_or_blank(start.get("ready_s"), 1),
+        ]
+        if result:
+            done = result["all_workers_done_ms"]
+            cells += [
+                str(result["reloads"]),
+                f"{result['median_ms'] / 1000:.2f} / {result['max_ms'] / 1000:.2f}",
+                f"{result['worker_loads_logged']} / {result['worker_loads_expected']}",
+                _ms_or_blank(result["logged_max_ms"]),
+                f"{max(done) / 1000:.2f}" if done else "",
+                f"{result['requests_per_second']:,.0f}",
+                f"{_ms(result['latency_us']['p99'])} / {_ms(result['latency_us']['max'])}",
+                f"{result['non_2xx_3xx']:,}",
+                f"{result['socket_errors']:,}",
+                str(result["failed_calls"]),
+            ]
+        else:
+            cells += ["not run", *[""] * 9]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def pump_table(pump: dict | None) -> list[str]:
+    """bench/pump_drain.py's figures as it gives them (its scalar values)."""
+    if pump is None:
+        return []
+    out = ["", "### pump drain (bench/pump_drain.py)", "", "| figure | value |", "|---|---|"]
+    for key, value in pump.items():
+        if isinstance(value, float):
+            value = f"{value:,.2f}"
+        if isinstance(value, str | int | float | bool):
+            out.append(f"| {key} | {value} |")
+    return out
+
+
+def targets_table(goals: list[dict], body: str) -> list[str]:
+    out = [
+        "",
+        f"### issue 5 targets (body: {body}; judged from the rows above)",
+        "",
+        "| figure | target | measured | verdict | notes |",
+        "|---|---|---|---|---|",
+    ]
+    for goal in goals:
+        cells = [goal["figure"], goal["target"], goal["measured"], goal["verdict"], goal["note"]]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def extra_tables(rows: list[dict], pump: dict | None, goals: list[dict], body: str) -> str:
+    return "\n".join(half_rate_table(rows) + reload_table(rows) + pump_table(pump) + targets_table(goals, body))

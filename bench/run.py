@@ -1,12 +1,15 @@
-"""`make bench`: the gateway's data path against nginx and two ASGI proxies, one after another in ONE run.
+"""`make bench`: the gateway's data path against nginx (and ASGI proxies), one after another in ONE run.
 
 Every contender forwards to the same upstream (nginx `return 200` with a small JSON body, or a 64 KiB
-file) and is loaded with the same wrk settings: a warm-up run, then the measured run. Results go to
-bench/results.json and a markdown table on stdout; scratch files to bench/.work/.
+file) and is loaded with the same wrk settings: a warm-up run, then the measured run at full speed.
+The 1-worker Tollhouse rows are also run at half their max rate (and the upstream alone at that rate),
+the keyed rows are reloaded under load, and the pump drain rate is measured (bench/pump_drain.py);
+then every issue-5 target is judged from the rows. Results go to bench/results.json and markdown
+tables on stdout; scratch files to bench/.work/.
 Absolute numbers drift between runs and machines: compare rows of one run, as ratios.
 
     .venv/bin/python bench/run.py [--duration 10s] [--connections 64] [--threads 1] [--body small|64k|both]
-                                  [--only direct,nginx-1w,...] [--no-pin]
+                                  [--only direct,nginx-1w,...,pump-drain] [--no-pin]
 """
 
 from __future__ import annotations
@@ -16,93 +19,37 @@ import importlib.util
 import json
 import os
 import re
-import resource
-import secrets
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
+import pacing
+import reload
 import report
+import targets
+import wrk
+from contenders.tollhouse_gateway import tollhouse_gateway
+from harness import BENCH_DIR, BODIES, SMALL_BODY, VENV_BIN, WORK, Bench, Server, Unavailable
 from procs import (
     Processes,
     StartError,
     cpu_seconds,
-    die_with_parent,
     fetch,
     free_port,
     rss_kib,
     server_pids,
-    set_affinity,
     wait_http,
 )
-
-BENCH_DIR = Path(__file__).resolve().parent
-WORK = BENCH_DIR / ".work"
-VENV_BIN = Path(sys.executable).parent
-SMALL_BODY = '{"ok":true,"service":"bench-upstream"}'
-SOCKET_ERRORS = ("connect_errors", "read_errors", "write_errors", "timeouts")
-BODIES = {"small": "/small", "64k": "/64k.json"}  # body name -> upstream path
-
-
-class Unavailable(Exception):
-    """A contender that cannot run on this machine (yet); it gets a "not available" row."""
-
-
-@dataclass
-class Server:
-    """A server under test: its main process, its port and the helpers to stop with it."""
-
-    name: str
-    proc: subprocess.Popen
-    port: int
-    cpus: str | None
-    owned: bool = True  # False for the shared upstream, which outlives each contender
-    helpers: list[str] = field(default_factory=list)
-    note: str = ""
-    after_run: Callable[[], str] | None = None  # extra facts for the notes, read after the measured run
-
-
-@dataclass
-class Bench:
-    """What the contenders share: settings, scratch dir, processes, the upstream and the CPU placement."""
-
-    args: argparse.Namespace
-    procs: Processes
-    upstream: Server | None = None
-    # CPU placement (taskset lists; None = not pinned): the load side (wrk, the upstream, Redis) and the
-    # server under test each get their own CPUs.
-    load_cpus: str | None = None
-    server_cpus: str | None = None
-
-    def render(self, template: str, target: str, **values) -> Path:
-        loader = jinja2.FileSystemLoader(BENCH_DIR / "nginx")
-        env = jinja2.Environment(loader=loader, keep_trailing_newline=True)
-        path = WORK / target
-        path.write_text(env.get_template(template).render(work=WORK, as_root=os.geteuid() == 0, **values))
-        return path
-
-    def start_nginx(self, name: str, conf: Path, port: int, cpus: str | None) -> Server:
-        proc = self.procs.start(
-            name,
-            ["nginx", "-p", str(WORK), "-e", str(WORK / f"{name}-error.log"), "-c", str(conf)],
-            cpus=cpus,
-        )
-        wait_http(f"http://127.0.0.1:{port}/small", proc, name, self.procs)
-        return Server(name, proc, port, cpus)
-
 
 # --- contenders: each starts its server and returns it, or raises Unavailable -------------------------
 
 
 def start_direct(bench: Bench) -> Server:
     # The upstream is the server under test here: move it from the load side to the server's CPUs.
-    set_affinity(server_pids(bench.upstream.proc)[0], bench.server_cpus)
-    bench.upstream.cpus = bench.server_cpus
+    bench.move_upstream(to_server_side=True)
     return bench.upstream
 
 
@@ -159,113 +106,66 @@ def asgi_proxy(client: str) -> Callable[[Bench], Server]:
     return start
 
 
-def gateway_binary() -> str:
-    binary = shutil.which("tollhouse-gateway", path=str(VENV_BIN)) or shutil.which("tollhouse-gateway")
-    if binary is None:
-        raise Unavailable("not available: tollhouse-gateway is not installed")
-    try:
-        check = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        raise Unavailable("not available: `tollhouse-gateway --help` hung") from None
-    if check.returncode != 0:
-        last = (check.stderr.strip().splitlines() or ["?"])[-1]
-        raise Unavailable(f"not available: `tollhouse-gateway --help` failed ({last})")
-    return binary
-
-
-def tollhouse_gateway(analytics: bool) -> Callable[[Bench], Server]:
-    def start(bench: Bench) -> Server:
-        binary = gateway_binary()
-        name = "tollhouse-analytics" if analytics else "tollhouse"
-        helpers, redis_port = [], free_port()
-        if analytics:
-            if shutil.which("redis-server") is None:
-                raise Unavailable("not available: redis-server is not installed")
-            options = f"--bind 127.0.0.1 --port {redis_port} --appendonly no --dir {WORK}".split()
-            bench.procs.start(f"{name}-redis", ["redis-server", *options, "--save", ""], cpus=bench.load_cpus)
-            helpers.append(f"{name}-redis")
-        apps = WORK / f"{name}-apps"
-        apps.mkdir(exist_ok=True)
-        definition = {
-            "api_id": "bench",
-            "name": "bench",
-            "use_keyless": True,
-            "proxy": {
-                "listen_path": "/",
-                "target_url": f"http://127.0.0.1:{bench.upstream.port}",
-                "strip_listen_path": False,
-            },
-        }
-        (apps / "bench.json").write_text(json.dumps(definition, indent=2))
-        port, config = free_port(), WORK / f"{name}.toml"
-        config.write_text(
-            f'listen_address = "127.0.0.1"\nlisten_port = {port}\napp_path = "{apps}"\n'
-            f'secret = "{secrets.token_hex(24)}"\nkey_hash_secret = "{secrets.token_hex(32)}"\n'
-            f'redis_url = "redis://127.0.0.1:{redis_port}/0"\n'
-            f'analytics_enabled = {str(analytics).lower()}\nlog_level = "warning"\n'
-        )
-        proc = bench.procs.start(name, [binary, "--config", str(config)], cpus=bench.server_cpus)
-        server = Server(name, proc, port, bench.server_cpus, helpers=helpers)
-        wait_http(f"http://127.0.0.1:{port}/hello", proc, name, bench.procs)
-        if analytics:
-            redis_pid = bench.procs.running[helpers[0]].pid
-            server.after_run = lambda: f"redis RSS {rss_kib(redis_pid) / 1024:.0f} MiB"
-        return server
-
-    return start
-
-
 @dataclass(frozen=True)
 class Contender:
     name: str  # for --only
     title: str  # in the table
     start: Callable[[Bench], Server]
     kind: str = "proxy"  # "direct" | "nginx" | "proxy": which rows the derived columns compare with
+    default: bool = True  # in the run without --only
+    half_rate: bool = False  # also measured at half its max rate, beside the upstream alone at that rate
+    reload: bool = False  # also reloaded under load (its control is a GatewayControl)
 
 
+KEYED = "Tollhouse gateway, keyed (auth token + rate limit + quota + analytics), 1,000 APIs"
 CONTENDERS = [
     Contender("direct", "direct upstream (nginx `return 200`, 1 worker)", start_direct, "direct"),
     Contender("nginx-1w", "nginx reverse proxy, 1 worker, keepalive pool", nginx_proxy(lambda: 1), "nginx"),
     Contender("nginx-per-core", "nginx reverse proxy, 1 worker per core", nginx_proxy(os.cpu_count), "nginx"),
-    Contender("asgi-httpx", "raw ASGI + uvicorn (uvloop, httptools) + httpx.AsyncClient", asgi_proxy("httpx")),
+    Contender(
+        "asgi-httpx",
+        "raw ASGI + uvicorn (uvloop, httptools) + httpx.AsyncClient",
+        asgi_proxy("httpx"),
+        default=False,
+    ),
     Contender(
         "asgi-aiohttp",
         "raw ASGI + uvicorn (uvloop, httptools) + aiohttp.ClientSession",
         asgi_proxy("aiohttp"),
+        default=False,
     ),
-    Contender("tollhouse", "Tollhouse gateway, keyless, analytics off", tollhouse_gateway(analytics=False)),
+    Contender(
+        "tollhouse",
+        "Tollhouse gateway, keyless, analytics off, 1 worker",
+        tollhouse_gateway(),
+        half_rate=True,
+    ),
+    Contender(
+        "tollhouse-per-core",
+        "Tollhouse gateway, keyless, analytics off, 1 worker per core",
+        tollhouse_gateway(per_core=True),
+    ),
     Contender(
         "tollhouse-analytics",
-        "Tollhouse gateway, keyless, analytics on (Redis)",
+        "Tollhouse gateway, keyless, analytics on (Redis), 1 worker",
         tollhouse_gateway(analytics=True),
     ),
+    Contender("tollhouse-keyed", f"{KEYED}, 1 worker", tollhouse_gateway(keyed=True), half_rate=True, reload=True),
+    Contender(
+        "tollhouse-keyed-per-core",
+        f"{KEYED}, 1 worker per core",
+        tollhouse_gateway(keyed=True, per_core=True),
+        reload=True,
+    ),
 ]
+PUMP_DRAIN = "pump-drain"  # not a contender: bench/pump_drain.py's measurement, after the contenders
 
 
 # --- measuring ----------------------------------------------------------------------------------------
 
 
-def run_wrk(bench: Bench, url: str, seconds: int) -> dict:
-    args = bench.args
-    argv = f"wrk -t{args.threads} -c{args.connections} -d{seconds}s --timeout 5s".split()
-    argv += ["-s", str(BENCH_DIR / "wrk_report.lua"), url]
-    if bench.load_cpus is not None:
-        argv = ["taskset", "-c", bench.load_cpus, *argv]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(
-        argv, capture_output=True, text=True, timeout=seconds + 60, start_new_session=True, preexec_fn=die_with_parent
-    )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped meanwhile
-    for line in out.stdout.splitlines():
-        if line.startswith("BENCH_RESULT "):
-            stats = json.loads(line.removeprefix("BENCH_RESULT "))
-            wrk_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-            return {**stats, "wrk_cpu_percent": 100 * wrk_cpu / (stats["duration_us"] / 1e6)}
-    detail = out.stderr.strip() or out.stdout[-500:]
-    raise RuntimeError(f"wrk gave no result (status {out.returncode}): {detail}")
-
-
 def measure(bench: Bench, contender: Contender, body: str, expected: bytes) -> dict:
+    """Start the contender, load it (and its extra runs), stop it; its row, or a row saying why not."""
     row = {"contender": contender.name, "title": contender.title, "kind": contender.kind, "body": body}
     report.progress(f"[{body}] {contender.name}: starting")
     before = set(bench.procs.running)
@@ -276,45 +176,66 @@ def measure(bench: Bench, contender: Contender, body: str, expected: bytes) -> d
             bench.procs.stop(name)
         report.progress(f"[{body}] {contender.name}: {exc}")
         return {**row, "status": str(exc).splitlines()[0], "detail": str(exc)}
+    half_rate = None
     try:
-        return {**row, **load(bench, server, f"http://127.0.0.1:{server.port}{BODIES[body]}", expected)}
+        row.update(server.facts)
+        row.update(load(bench, server, server.url(body), expected))
+        url = server.url(body)
+        if contender.half_rate:
+            half_rate = noted(row, "half-rate run", lambda: pacing.gateway_side(
+                bench, url, server.headers, row["requests_per_second"], contender.name))
+        if contender.reload and body == bench.args.bodies[0]:  # the control plane: one body is enough
+            row["reload"] = noted(row, "reload run", lambda: reload.under_load(bench, server, url))
     except (StartError, RuntimeError, OSError) as exc:
         report.progress(f"[{body}] {contender.name}: {exc}")
         return {**row, "status": f"failed: {str(exc).splitlines()[0]}", "detail": str(exc)}
     finally:
         stop(bench, server)
+    if half_rate:  # the upstream alone at the same rate, once the gateway is gone
+        row["half_rate"] = half_rate
+        noted(row, "direct run at half rate", lambda: pacing.direct_side(bench, half_rate, BODIES[body]))
+    return row
+
+
+def noted(row: dict, what: str, run: Callable[[], dict | None]) -> dict | None:
+    """An extra measurement; if it fails the row keeps its other figures and says what failed."""
+    try:
+        return run()
+    except (RuntimeError, OSError) as exc:
+        report.progress(f"{row['contender']}: {what} failed: {exc}")
+        row["notes"].append(f"{what} failed: {str(exc).splitlines()[0]}")
+        return None
 
 
 def load(bench: Bench, server: Server, url: str, expected: bytes) -> dict:
     """Check one request, warm up, then the measured run; read the server's CPU time and RSS around it."""
     notes = [server.note] if server.note else []
-    status, content = fetch(url)
+    status, content = fetch(url, server.headers)
     if status != 200:
         notes.append(f"check request got HTTP {status}")
     elif content != expected:
         notes.append("body differs from upstream's")
+    load = wrk.Load(url, server.headers)
     report.progress(f"{server.name}: warm-up {bench.args.warmup}s")
-    run_wrk(bench, url, bench.args.warmup)
+    wrk.run(bench, load, bench.args.warmup)
     pids, workers = server_pids(server.proc)
     cpu_before = cpu_seconds(pids)
     report.progress(f"{server.name}: measuring {bench.args.duration}s")
-    stats = run_wrk(bench, url, bench.args.duration)
+    stats = wrk.run(bench, load, bench.args.duration)
     pids, workers = server_pids(server.proc)
     cpu_used = cpu_seconds(pids) - cpu_before
     if stats["wrk_cpu_percent"] >= 90:
         notes.append("wrk used its whole core: the load side may have set the pace")
     if server.after_run:
         notes.append(server.after_run())
-    seconds = stats["duration_us"] / 1e6
     return {
         "status": "ok",
         **stats,
-        "requests_per_second": stats["requests"] / seconds,
-        "socket_errors": sum(stats[key] for key in SOCKET_ERRORS),
+        "check_ok": status == 200 and content == expected,
         "workers": len(workers),
         "rss_kib_total": sum(rss_kib(pid) for pid in pids),
         "rss_kib_per_worker": [rss_kib(pid) for pid in workers],
-        "cpu_percent": 100 * cpu_used / seconds,
+        "cpu_percent": 100 * cpu_used / (stats["duration_us"] / 1e6),
         "cpus": server.cpus or "all",
         "notes": notes,
     }
@@ -322,12 +243,25 @@ def load(bench: Bench, server: Server, url: str, expected: bytes) -> dict:
 
 def stop(bench: Bench, server: Server) -> None:
     if server is bench.upstream:  # back to the load side for the next contender
-        set_affinity(server_pids(server.proc)[0], bench.load_cpus)
-        server.cpus = bench.load_cpus
+        bench.move_upstream(to_server_side=False)
     elif server.owned:
         bench.procs.stop(server.name)
     for helper in server.helpers:
         bench.procs.stop(helper)
+
+
+def measure_pump_drain(bench: Bench) -> dict:
+    """bench/pump_drain.py's ``measure(bench)``, written separately; a row saying why when it cannot run."""
+    if importlib.util.find_spec("pump_drain") is None:
+        return {"status": "not available: bench/pump_drain.py is not there"}
+    import pump_drain
+
+    report.progress("pump drain: measuring")
+    try:
+        return {"status": "ok", **pump_drain.measure(bench)}
+    except Exception as exc:  # its failure must not lose the contenders' results
+        report.progress(f"pump drain: {exc!r}")
+        return {"status": f"failed: {exc!r}"}
 
 
 def add_comparisons(rows: list[dict]) -> None:
@@ -357,7 +291,8 @@ def seconds(text: str) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
-    names = [c.name for c in CONTENDERS]
+    names = [c.name for c in CONTENDERS] + [PUMP_DRAIN]
+    default = [c.name for c in CONTENDERS if c.default] + [PUMP_DRAIN]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--duration",
@@ -392,7 +327,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=env("BENCH_ONLY", ""),
-        help=f"comma-separated contenders (env BENCH_ONLY): {', '.join(names)}",
+        help=f"comma-separated contenders (env BENCH_ONLY): {', '.join(names)}; default: all but the ASGI proxies",
     )
     parser.add_argument(
         "--no-pin",
@@ -402,7 +337,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results.json")
     args = parser.parse_args(argv)
-    args.only = [name.strip() for name in args.only.split(",") if name.strip()] or names
+    args.only = [name.strip() for name in args.only.split(",") if name.strip()] or default
     unknown = sorted(set(args.only) - set(names))
     if unknown:
         parser.error(f"unknown contender(s) {', '.join(unknown)}; choose from {', '.join(names)}")
@@ -437,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.load_cpus, bench.server_cpus = "0", ("1" if cores == 2 else f"1-{cores - 1}")
     meta = report.describe(args, bench.load_cpus, bench.server_cpus, len(SMALL_BODY))
     print(report.header(meta), flush=True)
-    rows: list[dict] = []
+    rows, pump = bench.rows, None
     try:
         bench.upstream = start_upstream(bench)
         for body in args.bodies:
@@ -445,11 +380,16 @@ def main(argv: list[str] | None = None) -> int:
             for contender in CONTENDERS:
                 if contender.name in args.only:
                     rows.append(measure(bench, contender, body, expected))
+        if PUMP_DRAIN in args.only:
+            pump = measure_pump_drain(bench)
     finally:
         bench.procs.stop_all()
     add_comparisons(rows)
-    args.output.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    goals = targets.evaluate(rows, args.bodies[0], pump)
+    results = {"meta": meta, "results": rows, "pump_drain": pump, "targets": goals}
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(report.tables(rows, args.bodies))
+    print(report.extra_tables(rows, pump, goals, args.bodies[0]))
     print(f"\nraw results: {args.output}")
     return 0
 

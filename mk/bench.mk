@@ -1,10 +1,13 @@
-# `make bench`: the gateway's data path against nginx and two ASGI proxies, in one run (see bench/README.md).
-# Included by the main Makefile, which provides the `venv` target and VENV.
-#   make bench                          10 s per contender, small body
+# `make bench`: the gateway's data path against nginx, in one run (see bench/README.md): direct upstream, nginx
+# proxy (1 worker, per core), Tollhouse keyless (1 worker, per core, analytics), keyed with 1,000 APIs (1 worker,
+# per core); latency at half the max rate, reloads of 1,000 APIs under load, the pump drain rate; then every
+# issue-5 target, met or MISSED. Included by the main Makefile, which provides the `venv` target and VENV.
+#   make bench                          10 s per contender, small body (about 5 minutes in all)
 #   make bench BENCH_ARGS="--body both --only direct,nginx-1w,tollhouse"
+#   make bench BENCH_ARGS="--only asgi-httpx,asgi-aiohttp"   the ASGI proxies, not in the default set
 #   make bench-quick                    2 s per contender, for development (numbers are only indicative)
 # Settings also come from the environment: BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_THREADS,
-# BENCH_BODY, BENCH_ONLY, BENCH_PIN=0.
+# BENCH_BODY, BENCH_ONLY, BENCH_PIN=0. redis-server is needed by the analytics and keyed rows.
 
 VENV ?= .venv
 BENCH_ARGS ?=
