@@ -1,7 +1,7 @@
 """Latency at a fixed request rate (half a gateway's measured maximum), through the gateway and direct.
 
 wrk has no constant-rate mode, so the rate comes from wrk_paced.lua's delay(): each connection waits a
-mean ``delay`` ms before each request, so it sends one request per (delay + latency) ms, and
+random time (exponential, mean ``delay`` ms, so the connections do not fall into step) before each request, so it sends one request per (delay + latency) ms, and
 ``connections`` of them send connections * 1000 / (delay + latency) requests per second. The paced runs
 use as many connections as the max-throughput runs (--connections), so the delay, not the latency,
 makes most of each cycle and a latency that varies moves the rate little. Latency is still not zero
@@ -27,7 +27,7 @@ TOLERANCE = 0.10  # the achieved rate may be this far from the target before the
 @dataclass
 class Pace:
     connections: int
-    delay_ms: float  # mean; wrk_paced.lua rounds each one to whole ms at random
+    delay_ms: float  # mean of wrk_paced.lua's exponential waits (each rounded to whole ms at random)
 
     @classmethod
     def for_rate(cls, rate: float, connections: int) -> Pace:
