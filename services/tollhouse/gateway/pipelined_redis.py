@@ -31,6 +31,8 @@ class _Link(asyncio.Protocol):
     """One connection: outgoing commands buffered for the current loop turn, replies matched in order."""
 
     def __init__(self) -> None:
+        # Kept: asyncio.get_running_loop() is a getpid() system call per use.
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.reader = hiredis.Reader(replyError=ResponseError)
         self.waiting: collections.deque[tuple[asyncio.Future, float]] = collections.deque()
@@ -67,9 +69,9 @@ class _Link(asyncio.Protocol):
         if self.closed is not None:
             raise self.closed
         if not self.outgoing:
-            asyncio.get_running_loop().call_soon(self.flush)
+            self.loop.call_soon(self.flush)
         self.outgoing.append(command)
-        future = asyncio.get_running_loop().create_future()
+        future = self.loop.create_future()
         self.waiting.append((future, time.monotonic()))
         return future
 

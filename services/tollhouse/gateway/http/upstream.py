@@ -353,7 +353,7 @@ class UpstreamPool:
         idle = self._idle.get(key)
         if not idle:
             return None
-        oldest_allowed = asyncio.get_running_loop().time() - self.idle_timeout
+        oldest_allowed = idle[-1]._loop.time() - self.idle_timeout  # not get_running_loop(): a getpid() call
         while idle:
             conn = idle.pop()
             if not conn.closed and conn.idle_since >= oldest_allowed:
