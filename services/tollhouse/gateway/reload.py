@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -124,6 +125,7 @@ class Reloader:
         rejected_policies = len(policies.rejected) if policies is not None else 0
         self.health = SourceHealth(True, time.time(), None, len(report.rejected), rejected_policies)
         self.reloads += 1
+        settle_heap()
         log.info("loaded %d APIs and %d policies from %s in %.1f ms (%d APIs, %d policies rejected)",
                  len(report.apis), len(self._policies), self._source.description,
                  (time.perf_counter() - started) * 1000, len(report.rejected), rejected_policies)
@@ -167,3 +169,17 @@ async def listen_for_notifications(client: aioredis.Redis, node_secret: str, rel
                 await pubsub.aclose()
         await asyncio.sleep(delay)
         delay = min(delay * 2, 30.0)
+
+
+def settle_heap() -> None:
+    """Take what a load built out of the garbage collector's way (and free what the previous one left).
+
+    The APIs and policies of a load live until the next one. Left to the collector, they are scanned
+    again by every full collection, and full collections come often on a busy gateway (analytics records
+    wait in a buffer long enough to reach the oldest generation): with 1,000 APIs each one stopped every
+    request for 26-60 ms (measured with gc.callbacks). Frozen, they are never scanned; unfrozen and
+    collected once per load, the cycles of the previous load are still freed.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

@@ -56,13 +56,15 @@ async def serve(settings: GatewaySettings, supervisor: SupervisorLink | None = N
     redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
         settings.redis_url, max_connections=settings.redis_max_connections, timeout=settings.redis_pool_timeout_seconds,
         socket_timeout=5, socket_connect_timeout=2, health_check_interval=30))
-    # The request path's own connection: key lookups, limit checks and analytics, pipelined (see its module).
+    # The request path's own connection: key lookups and limit checks, pipelined (see its module).
     data_redis = PipelinedRedis(settings.redis_url, timeout=5)
     pool = UpstreamPool(settings.upstream_connect_timeout_seconds, settings.upstream_timeout_seconds,
                         settings.upstream_max_idle_per_host)
     analytics = None
     if settings.analytics_enabled:
-        analytics = AnalyticsWriter(data_redis, batch_size=settings.analytics_batch_size,
+        # A connection of its own: a batch of records never queues ahead of a key lookup or limit check.
+        analytics_redis = PipelinedRedis(settings.redis_url, timeout=5)
+        analytics = AnalyticsWriter(analytics_redis, batch_size=settings.analytics_batch_size,
                                     flush_interval=settings.analytics_flush_interval_seconds,
                                     buffer_max=settings.analytics_buffer_max)
     app = GatewayApp(analytics)
@@ -129,6 +131,7 @@ async def serve(settings: GatewaySettings, supervisor: SupervisorLink | None = N
         await asyncio.gather(first_load, *background, return_exceptions=True)
     if analytics is not None:
         await analytics.close()
+        await analytics_redis.aclose()
     await pool.close()
     await data_redis.aclose()
     await redis.aclose()

@@ -54,7 +54,8 @@ class GatewaySettings(ServiceSettings):
 
     analytics_enabled: bool = True
     analytics_flush_interval_seconds: float = Field(0.25, gt=0, le=60)
-    analytics_batch_size: int = Field(1000, ge=1, le=100_000)
+    # Records per RPUSH, written as soon as that many wait: small batches keep each write's stall short.
+    analytics_batch_size: int = Field(250, ge=1, le=100_000)
     # Records kept in memory while Redis is away; the oldest are dropped (and counted) beyond it.
     analytics_buffer_max: int = Field(100_000, ge=1)
 
