@@ -1,13 +1,14 @@
 """Latency at a fixed request rate (half a gateway's measured maximum), through the gateway and direct.
 
 wrk has no constant-rate mode, so the rate comes from wrk_paced.lua's delay(): each connection waits a
-random time (exponential, mean ``delay`` ms, so the connections do not fall into step) before each request, so it sends one request per (delay + latency) ms, and
-``connections`` of them send connections * 1000 / (delay + latency) requests per second. The paced runs
-use as many connections as the max-throughput runs (--connections), so the delay, not the latency,
-makes most of each cycle and a latency that varies moves the rate little. Latency is still not zero
-and wrk's timers fire on millisecond ticks, so the first run's achieved rate tells how far off the
-estimate was: when it is more than TOLERANCE away, the delay is corrected by the difference between
-the cycle wanted and the cycle measured, and the run is made again, once.
+random time (exponential, mean ``delay`` ms, so the connections do not fall into step) before each
+request, so it sends one request per (delay + latency) ms on average, and ``connections`` of them send
+connections * 1000 / (delay + latency) requests per second. The paced runs use as many connections as
+the max-throughput runs (--connections), so the delay, not the latency, makes most of each cycle and a
+latency that varies moves the rate little. Latency is still not zero and wrk's timers fire on
+millisecond ticks, so the first run's achieved rate tells how far off the estimate was: when it is more
+than TOLERANCE away, the delay is corrected by the difference between the cycle wanted and the cycle
+measured, and the run is made again, once.
 """
 
 from __future__ import annotations
