@@ -213,6 +213,20 @@ class ApiDefinition(_Section):
     def auth_config(self, kind: str) -> AuthConfig:
         return self.auth_configs.get(kind) or AuthConfig()
 
+    @property
+    def has_global_rate_limit(self) -> bool:
+        return self.global_rate_limit.rate > 0 and self.global_rate_limit.per > 0
+
+    @property
+    def limits_apply(self) -> bool:
+        """Whether any rate limit or quota can apply to a request of this API (else the gateway checks none)."""
+        keyed = not self.use_keyless
+        rates = not self.disable_rate_limit and (
+            keyed or self.has_global_rate_limit or any(
+                limit.active for version in self.version_data.versions
+                for limit in self.version_data.rate_limits(version)))
+        return rates or (keyed and not self.disable_quota)
+
     @field_validator("api_id")
     @classmethod
     def _api_id(cls, value: str) -> str:

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from tollhouse.core.apidef import ApiDefinition, normalise_listen_path
-from tollhouse.gateway.middleware.rate_limit import limits_apply
 from tollhouse.gateway.proxy import UpstreamTarget
 
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ class CompiledApi:
     @property
     def needs_redis(self) -> bool:
         """Keyless APIs serve without Redis (unless they have rate limits); keyed ones cannot."""
-        return not self.definition.use_keyless or limits_apply(self.definition)
+        return not self.definition.use_keyless or self.definition.limits_apply
 
     @property
     def versioned(self) -> bool:

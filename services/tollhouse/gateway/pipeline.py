@@ -21,7 +21,7 @@ from tollhouse.gateway.middleware.hmac_signature import SignatureAuth
 from tollhouse.gateway.middleware.jwt_auth import JwtAuth
 from tollhouse.gateway.middleware.oauth_endpoints import OAuthEndpoints
 from tollhouse.gateway.middleware.proxy import ProxyToUpstream
-from tollhouse.gateway.middleware.rate_limit import EnforceLimits, limits_apply
+from tollhouse.gateway.middleware.rate_limit import EnforceLimits
 from tollhouse.gateway.middleware.version import ResolveVersion
 from tollhouse.gateway.oauth import OAuthStore
 from tollhouse.gateway.policies import PolicyTable
@@ -81,7 +81,7 @@ def build_pipeline(api: CompiledApi, deps: PipelineDeps) -> tuple[Middleware, ..
         chain.append(authentication(api, deps))
         chain.append(CheckAccess(api, deps.policies))
     # 5. How much: every rate limit and the quota, in one Redis script call.
-    if limits_apply(definition):
+    if definition.limits_apply:
         chain.append(EnforceLimits(api, deps))
     # 6. What is sent: request transforms   (gateway traffic features)
     # 7. Last, always: the proxy, which streams the request upstream and the answer back.

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tollhouse.core.apidef import ApiDefinition, endpoint_pattern
+from tollhouse.core.apidef import endpoint_pattern
 from tollhouse.core.keys import QUOTA_PREFIX, RATE_PREFIX
 from tollhouse.gateway.context import GatewayError, RequestContext
 from tollhouse.gateway.keystore import StorageUnavailable
@@ -47,20 +47,6 @@ log = logging.getLogger("tollhouse.gateway.ratelimit")
 RATE_EXCEEDED = "Rate Limit Exceeded"
 QUOTA_EXCEEDED = "Quota exceeded"
 FAIL_OPEN_LOG_INTERVAL = 10.0
-
-
-def limits_apply(definition: ApiDefinition) -> bool:
-    """Whether any rate limit or quota can apply to a request of this API (else it gets no middleware)."""
-    keyed = not definition.use_keyless
-    rates = not definition.disable_rate_limit and (
-        keyed or _has_global(definition) or any(
-            limit.active for version in definition.version_data.versions
-            for limit in definition.version_data.rate_limits(version)))
-    return rates or (keyed and not definition.disable_quota)
-
-
-def _has_global(definition: ApiDefinition) -> bool:
-    return definition.global_rate_limit.rate > 0 and definition.global_rate_limit.per > 0
 
 
 @dataclass(frozen=True)
@@ -87,7 +73,7 @@ class EnforceLimits:
         self.rates = not definition.disable_rate_limit
         self.quotas = self.keyed and not definition.disable_quota
         self.global_rule = None
-        if self.rates and _has_global(definition):
+        if self.rates and definition.has_global_rate_limit:
             limit = definition.global_rate_limit
             self.global_rule = RateRule(f"{RATE_PREFIX}api:{api.api_id}", limit.rate, limit.per)
         self.endpoints: dict[str, tuple[EndpointLimit, ...]] = {}

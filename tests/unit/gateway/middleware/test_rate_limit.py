@@ -17,7 +17,7 @@ from tollhouse.core.apidef import parse_definition
 from tollhouse.core.session import Limit, SessionState
 from tollhouse.gateway.compiled import compile_api
 from tollhouse.gateway.context import GatewayError
-from tollhouse.gateway.middleware.rate_limit import EnforceLimits, limits_apply
+from tollhouse.gateway.middleware.rate_limit import EnforceLimits
 from tollhouse.gateway.policies import Grant
 from tollhouse.gateway.ratelimit import Limiter
 
@@ -112,7 +112,7 @@ def test_rules_of_a_request(compiled, the_grant, path, method, expected_rates, e
     ],
 )
 def test_limits_apply(compiled, applies):
-    assert limits_apply(compiled.definition) is applies
+    assert compiled.definition.limits_apply is applies
     assert compiled.needs_redis is (applies or not compiled.definition.use_keyless)
 
 
