@@ -5,8 +5,9 @@ from __future__ import annotations
 import socket
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from tollhouse.core.aggregates import HOUR_COLLECTION, MINUTE_COLLECTION, RAW_COLLECTION
 from tollhouse.core.settings import ServiceSettings
 
 ENV_PREFIX = "TOLLHOUSE_PUMP_"
@@ -19,15 +20,25 @@ class PumpSettings(ServiceSettings):
     # Seconds between drains of the analytics list, and the most records taken per batch.
     purge_delay: float = Field(2, gt=0, le=3600)
     purge_chunk: int = Field(5000, ge=1, le=100_000)
-    raw_collection: str = Field("tyk_analytics", pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    raw_collection: str = Field(RAW_COLLECTION, pattern=r"^[A-Za-z0-9_.-]{1,120}$")
     # The raw collection is capped so analytics cannot fill the disk.
     raw_collection_max_bytes: int = Field(1 << 30, ge=1 << 20)
     # Identifies this pump's in-flight list in Redis; must be unique per pump process.
     pump_id: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
     retry_max_seconds: float = Field(30, gt=0, le=600)
     sink_timeout_seconds: float = Field(30, gt=0, le=600)
-    # Sink type names (see tollhouse.pump.sinks); every record goes to each of them.
+    # Sink type names (see tollhouse.pump.sinks); every record goes to each of them. "mongo_aggregate"
+    # adds the per-minute and per-hour counts the dashboard's analytics charts read.
     sinks: list[str] = Field(default_factory=lambda: ["mongo"], min_length=1)
+    # mongo_aggregate: its two collections, how long their documents are kept (a TTL index on the
+    # bucket's start), and the most key and endpoint entries one document holds (the rest count as
+    # "(other)"; see pump/sinks/aggregate.py).
+    aggregate_minute_collection: str = Field(MINUTE_COLLECTION, pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    aggregate_hour_collection: str = Field(HOUR_COLLECTION, pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    aggregate_minute_retention_days: int = Field(7, ge=1, le=3660)
+    aggregate_hour_retention_days: int = Field(400, ge=1, le=3660)
+    aggregate_max_keys: int = Field(500, ge=1, le=10_000)
+    aggregate_max_endpoints: int = Field(100, ge=1, le=10_000)
     # On SIGTERM, how long the batch in flight may take to finish before it is abandoned
     # (it stays in the processing list and is re-delivered on the next start).
     shutdown_grace_seconds: float = Field(10, ge=0, le=600)
@@ -51,6 +62,14 @@ class PumpSettings(ServiceSettings):
         if len(set(value)) != len(value):
             raise ValueError("a sink type is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _collections_differ(self) -> PumpSettings:
+        names = [self.raw_collection, self.aggregate_minute_collection, self.aggregate_hour_collection]
+        if len(set(names)) != len(names):
+            raise ValueError("raw_collection, aggregate_minute_collection and aggregate_hour_collection "
+                             "must be three different collections")
+        return self
 
     @field_validator("mongo_url")
     @classmethod

@@ -4,6 +4,7 @@ from tollhouse.core.settings import SettingsError, load_settings
 from tollhouse.pump.main import main
 from tollhouse.pump.settings import ENV_PREFIX, PumpSettings
 from tollhouse.pump.sinks import build_sinks
+from tollhouse.pump.sinks.aggregate import MongoAggregateSink
 from tollhouse.pump.sinks.mongo import MongoRawSink
 
 MONGO = 'mongo_url = "mongodb://127.0.0.1:1/"\n'
@@ -28,6 +29,8 @@ def run_main(tmp_path, text: str, capsys, monkeypatch, env: dict | None = None) 
     ('mongo_url = "http://x"\n', "mongo_url: must be a mongodb:// URL"),
     ("", "mongo_url: required key is missing"),
     (MONGO + 'sinks = ["mongo", "kafka"]\n', "sinks: unknown sink type 'kafka'"),
+    (MONGO + "aggregate_max_endpoints = 0\n", "aggregate_max_endpoints"),
+    (MONGO + 'aggregate_hour_collection = "tyk_analytics"\n', "must be three different collections"),
 ])
 def test_settings_errors_name_the_key_and_exit_2(tmp_path, capsys, monkeypatch, text, named):
     assert named in run_main(tmp_path, text, capsys, monkeypatch)
@@ -49,6 +52,14 @@ def test_registry_builds_the_mongo_sink_by_default():
     settings = load_settings(PumpSettings, None, ENV_PREFIX, environ={"TOLLHOUSE_PUMP_MONGO_URL": "mongodb://h/"})
     [sink] = build_sinks(settings)
     assert isinstance(sink, MongoRawSink) and sink.type_name == "mongo" and sink.component == "mongodb"
+
+
+def test_the_aggregate_sink_is_enabled_by_listing_it():
+    environ = {"TOLLHOUSE_PUMP_MONGO_URL": "mongodb://h/", "TOLLHOUSE_PUMP_SINKS": '["mongo", "mongo_aggregate"]',
+               "TOLLHOUSE_PUMP_PUMP_ID": "pump-1.lab"}
+    raw, aggregate = build_sinks(load_settings(PumpSettings, None, ENV_PREFIX, environ=environ))
+    assert isinstance(raw, MongoRawSink) and isinstance(aggregate, MongoAggregateSink)
+    assert aggregate.component == "mongodb_aggregate" and aggregate.applied_field == "applied.pump-1%2Elab"
 
 
 def test_a_sink_listed_twice_is_refused():

@@ -71,4 +71,4 @@ def build_sinks(settings: PumpSettings) -> list[Sink]:
 
 def _load_builtin_sinks() -> None:
     # Imported here, not at the top: each sink module imports this one to register itself.
-    from tollhouse.pump.sinks import mongo  # noqa: F401
+    from tollhouse.pump.sinks import aggregate, mongo  # noqa: F401

@@ -30,11 +30,14 @@ TRANSIENT_CODES = frozenset({
     10107, 11600, 11602, 13435, 13436,  # not primary, interrupted at shutdown / stepdown
     64, 100,  # write concern failed / unsatisfiable
 })
-# The log browser filters by API, organisation and status over a time range, newest first.
+# The log browser (dashboard/analytics.py) reads one organisation's records over a time range, newest
+# first: all of them, one API's or one key's (its other filters are checked on what these find).
 RAW_INDEXES = (
     [("timestamp", DESCENDING)],
     [("api_id", ASCENDING), ("timestamp", DESCENDING)],
     [("org_id", ASCENDING), ("timestamp", DESCENDING)],
+    [("org_id", ASCENDING), ("api_id", ASCENDING), ("timestamp", DESCENDING)],
+    [("org_id", ASCENDING), ("api_key", ASCENDING), ("timestamp", DESCENDING)],
 )
 
 
