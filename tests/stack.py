@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class Stack:
         for key, value in lines.items():
             if isinstance(value, bool):
                 rendered.append(f"{key} = {'true' if value else 'false'}")
+            elif isinstance(value, list):
+                rendered.append(f"{key} = {json.dumps(value)}")  # a TOML array of strings reads as JSON
             elif isinstance(value, int | float):
                 rendered.append(f"{key} = {value}")
             else:
@@ -79,6 +82,8 @@ class Stack:
             "redis_url": self.redis_url, "mongo_url": self.mongo_url, "mongo_database": self.database,
             "purge_delay": 0.2, "health_address": "127.0.0.1", "health_port": port, "pump_id": "test-pump",
             "retry_max_seconds": 1, "log_format": "text",
+            # Both sinks: the raw records feed the log browser, the aggregates the charts.
+            "sinks": ["mongo", "mongo_aggregate"],
         })
         process = service("pump", config, port, self.workdir).start()
         self.processes.append(process)

@@ -51,6 +51,16 @@ def test_seed_health_check_through_the_gateway_with_analytics(stack):
     assert record["method"] == "GET"
     assert record["latency"]["total"] >= record["latency"]["upstream"] > 0
 
+    # The hits on the analytics chart (the pump's aggregates) and in the log browser (the raw records).
+    def charted() -> int:
+        series = stack.api("GET", "/api/analytics/series", params={"api_id": api_id, "granularity": "minute",
+                                                                   "from": record["timestamp"].isoformat()}).json()
+        return sum(point["requests"] for point in series["data"])
+
+    wait_until(lambda: charted() >= 1, 30, 0.5, message="the hit on the analytics chart")
+    logs = stack.api("GET", "/api/analytics/logs", params={"api_id": api_id}).json()
+    assert record["request_id"] in [entry["request_id"] for entry in logs["data"]]
+
 
 def test_changes_reach_the_gateway_without_restart(stack):
     gateway = stack.start_gateway()

@@ -17,7 +17,8 @@ from pymongo.errors import PyMongoError
 from starlette.concurrency import run_in_threadpool
 
 from tollhouse.dashboard import health
-from tollhouse.dashboard.api import apis, auth, keys, policies, system
+from tollhouse.dashboard.analytics import AnalyticsReader
+from tollhouse.dashboard.api import analytics, apis, auth, keys, policies, system
 from tollhouse.dashboard.bootstrap import ensure_first_admin
 from tollhouse.dashboard.errors import install_error_handlers
 from tollhouse.dashboard.keystore import KeyStore
@@ -49,6 +50,9 @@ def create_app(settings: DashboardSettings) -> FastAPI:
             # The URL is not repeated: it may hold a password.
             log.error("cannot start: MongoDB (mongo_url) unavailable: %s", str(exc).split(", Timeout")[0])
             raise RuntimeError("MongoDB unavailable at start") from None
+        app.state.analytics = AnalyticsReader(
+            app.state.store.client[settings.mongo_database], settings.analytics_raw_collection,
+            settings.analytics_minute_collection, settings.analytics_hour_collection)
         app.state.publisher = Publisher(settings.redis_url, settings.node_secret)
         # Keys live in Redis only; a Redis outage answers 503 on /api/keys and leaves the rest usable.
         app.state.keys = KeyStore(redis_client(settings.redis_url), settings.key_hash_secret)
@@ -72,6 +76,7 @@ def create_app(settings: DashboardSettings) -> FastAPI:
     app.include_router(apis.router)
     app.include_router(policies.router)
     app.include_router(keys.router)
+    app.include_router(analytics.router)
     app.include_router(system.router)
     app.include_router(health.router)
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from tollhouse.dashboard.analytics import AnalyticsReader
 from tollhouse.dashboard.keystore import KeyStore
 from tollhouse.dashboard.publish import Publisher
 from tollhouse.dashboard.settings import DashboardSettings
@@ -28,7 +29,12 @@ def _keys(request: Request) -> KeyStore:
     return request.app.state.keys
 
 
+def _analytics(request: Request) -> AnalyticsReader:
+    return request.app.state.analytics
+
+
 SettingsDep = Annotated[DashboardSettings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
 PublisherDep = Annotated[Publisher, Depends(_publisher)]
 KeyStoreDep = Annotated[KeyStore, Depends(_keys)]
+AnalyticsDep = Annotated[AnalyticsReader, Depends(_analytics)]

@@ -84,6 +84,8 @@ async def _redis_error(request: Request, exc: redis.RedisError) -> JSONResponse:
 
 def _describe(error: dict) -> tuple[str, str]:
     location = [str(part) for part in error.get("loc", ()) if part != "body"]
+    if location[:1] == ["query"]:  # a query parameter is named as the client wrote it: "from", not "query.from"
+        location = location[1:]
     if error.get("type") == "json_invalid":
         return "(body)", "is not valid JSON"
     if not location:  # the body as a whole: not JSON at all, or JSON but not an object

@@ -155,3 +155,51 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         503: "The database is unavailable.",
     }.items()
 }
+
+
+class SeriesPoint(BaseModel):
+    t: str = Field(description="Start of the bucket (UTC).")
+    requests: int
+    errors: int = Field(description="Answers with status 400 or above.")
+    server_errors: int | None = Field(description="5xx answers; null for one key (not kept per key).")
+    latency_p50_ms: float | None = Field(description="Median latency, from the bucket's latency histogram "
+                                                     "(within one histogram bucket, ~20%, of the true value); "
+                                                     "null without requests or for one key.")
+    latency_p95_ms: float | None
+    latency_mean_ms: float | None
+    latency_max_ms: float | None
+
+
+class AnalyticsSeries(BaseModel):
+    granularity: Literal["minute", "hour"]
+    from_: str = Field(alias="from", description="The window, widened to whole buckets: from (inclusive).")
+    to: str = Field(description="End of the window (exclusive).")
+    api_id: str | None
+    key_hash: str | None
+    data: list[SeriesPoint]
+
+
+class Totals(BaseModel):
+    requests: int
+    errors: int
+
+
+class AnalyticsBreakdown(BaseModel):
+    by: Literal["api", "key", "endpoint", "status"]
+    granularity: Literal["minute", "hour"]
+    from_: str = Field(alias="from")
+    to: str
+    total: Totals = Field(description="Sums over every row, not only those shown.")
+    rows: int = Field(description="How many rows there are in all; `data` holds the busiest `limit`.")
+    data: list[dict[str, Any]] = Field(description='Rows busiest first: {api_id, api_name}, {key_hash}, '
+                                                   '{api_id, endpoint} or {status}, with requests and errors. '
+                                                   '"(other)" counts keys or endpoints past the per-bucket cap.')
+
+
+class AnalyticsLogs(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    page: int
+    page_size: int
+    has_more: bool = Field(description="Whether page + 1 has records (no total is counted: it would scan).")
+    data: list[dict[str, Any]] = Field(description="Raw analytics records (Tyk's fields), newest first.")

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from tollhouse.core.aggregates import HOUR_COLLECTION, MINUTE_COLLECTION, RAW_COLLECTION
 from tollhouse.core.settings import ServiceSettings, check_secret
 
 ENV_PREFIX = "TOLLHOUSE_DASHBOARD_"
@@ -29,6 +30,12 @@ class DashboardSettings(ServiceSettings):
     mongo_timeout_seconds: float = Field(5, gt=0, le=120)
     # Items per page of list answers (Tyk's key and default).
     page_size: int = Field(10, ge=1, le=1000)
+    # Analytics (/api/analytics/*): the pump's collections, by the same names as in its settings
+    # (raw_collection, aggregate_minute_collection, aggregate_hour_collection), and log browser page size.
+    analytics_raw_collection: str = Field(RAW_COLLECTION, pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    analytics_minute_collection: str = Field(MINUTE_COLLECTION, pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    analytics_hour_collection: str = Field(HOUR_COLLECTION, pattern=r"^[A-Za-z0-9_.-]{1,120}$")
+    analytics_log_page_size: int = Field(50, ge=1, le=1000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 
