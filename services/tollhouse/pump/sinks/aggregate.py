@@ -44,14 +44,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from pymongo import ASCENDING, AsyncMongoClient, UpdateOne
+from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from tollhouse.core.aggregates import GRANULARITIES, escape_name, unescape_name
 from tollhouse.pump.settings import PumpSettings
-from tollhouse.pump.sinks import Rejection, Sink, register
+from tollhouse.pump.sinks import Rejection, register
 from tollhouse.pump.sinks.known_entries import DocumentEntries, KnownEntries
-from tollhouse.pump.sinks.mongo import DUPLICATE_KEY, TRANSIENT_CODES, MongoUnavailable
+from tollhouse.pump.sinks.mongo import DUPLICATE_KEY, TRANSIENT_CODES, MongoSink, MongoUnavailable
 from tollhouse.pump.sinks.tally import BucketTally, Counted, NotCountable, batch_id, cap_entries, counted, fold
 
 log = logging.getLogger(__name__)
@@ -66,23 +66,17 @@ TTL_INDEX = "retention_ttl"
 
 
 @register("mongo_aggregate")
-class MongoAggregateSink(Sink):
+class MongoAggregateSink(MongoSink):
     component = "mongodb_aggregate"
 
     def __init__(self, settings: PumpSettings):
-        self.settings = settings
-        self.client: AsyncMongoClient | None = None
+        super().__init__(settings)
         self.known = KnownEntries(KNOWN_DOCUMENTS)
         # A field name: pump ids may hold dots.
         self.applied_field = f"applied.{escape_name(settings.pump_id)}"
 
     async def init(self) -> None:
-        if self.client is None:
-            timeout_ms = int(self.settings.sink_timeout_seconds * 1000)
-            self.client = AsyncMongoClient(
-                self.settings.mongo_url, tz_aware=True, appname="tollhouse-pump",
-                serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=min(timeout_ms, 10_000),
-            )
+        self.connect()
         for granularity in GRANULARITIES:
             await self._ensure_indexes(granularity)
 
@@ -103,16 +97,6 @@ class MongoAggregateSink(Sink):
         tallies = fold(records, granularity)
         await self._apply_caps(granularity, tallies)
         return await self._upsert(granularity, tallies, batch_id(records))
-
-    async def shutdown(self) -> None:
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
-
-    async def check(self) -> None:
-        if self.client is None:
-            raise MongoUnavailable("not connected yet")
-        await self.client.admin.command("ping")
 
     def collection(self, granularity: str):
         assert self.client is not None, "init() first"

@@ -49,21 +49,38 @@ class NotStorable(ValueError):
     """The record can never become a MongoDB document."""
 
 
-@register("mongo")
-class MongoRawSink(Sink):
-    component = "mongodb"
+class MongoSink(Sink):
+    """What the MongoDB sinks share: one client, opened by ``connect()``, and its health check."""
 
     def __init__(self, settings: PumpSettings):
         self.settings = settings
         self.client: AsyncMongoClient | None = None
 
-    async def init(self) -> None:
+    def connect(self) -> None:
         if self.client is None:
             timeout_ms = int(self.settings.sink_timeout_seconds * 1000)
             self.client = AsyncMongoClient(
                 self.settings.mongo_url, tz_aware=True, appname="tollhouse-pump",
                 serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=min(timeout_ms, 10_000),
             )
+
+    async def shutdown(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+
+    async def check(self) -> None:
+        if self.client is None:
+            raise MongoUnavailable("not connected yet")
+        await self.client.admin.command("ping")
+
+
+@register("mongo")
+class MongoRawSink(MongoSink):
+    component = "mongodb"
+
+    async def init(self) -> None:
+        self.connect()
         await self._ensure_capped_collection()
         await self._ensure_indexes()
 
@@ -79,16 +96,6 @@ class MongoRawSink(Sink):
             refused = await self._insert(documents)
             rejections.extend(Rejection(positions[i], reason) for i, reason in refused)
         return rejections
-
-    async def shutdown(self) -> None:
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
-
-    async def check(self) -> None:
-        if self.client is None:
-            raise MongoUnavailable("not connected yet")
-        await self.client.admin.command("ping")
 
     @property
     def _collection(self):
