@@ -18,13 +18,14 @@ from starlette.concurrency import run_in_threadpool
 
 from tollhouse.dashboard import health
 from tollhouse.dashboard.analytics import AnalyticsReader
-from tollhouse.dashboard.api import analytics, apis, auth, keys, policies, system
+from tollhouse.dashboard.api import analytics, apis, audit, auth, keys, policies, system, users
 from tollhouse.dashboard.bootstrap import ensure_first_admin
 from tollhouse.dashboard.errors import install_error_handlers
 from tollhouse.dashboard.keystore import KeyStore
 from tollhouse.dashboard.publish import Publisher, redis_client
 from tollhouse.dashboard.settings import DashboardSettings
 from tollhouse.dashboard.store import Store
+from tollhouse.dashboard.throttle import LoginThrottle
 
 log = logging.getLogger("tollhouse.dashboard")
 
@@ -53,6 +54,10 @@ def create_app(settings: DashboardSettings) -> FastAPI:
         app.state.analytics = AnalyticsReader(
             app.state.store.client[settings.mongo_database], settings.analytics_raw_collection,
             settings.analytics_minute_collection, settings.analytics_hour_collection)
+        app.state.throttle = LoginThrottle(
+            app.state.store, max_failures=settings.login_max_failures,
+            max_failures_per_ip=settings.login_max_failures_per_ip,
+            window_seconds=settings.login_failure_window_seconds, lockout_seconds=settings.login_lockout_seconds)
         app.state.publisher = Publisher(settings.redis_url, settings.node_secret)
         # Keys live in Redis only; a Redis outage answers 503 on /api/keys and leaves the rest usable.
         app.state.keys = KeyStore(redis_client(settings.redis_url), settings.key_hash_secret)
@@ -77,6 +82,8 @@ def create_app(settings: DashboardSettings) -> FastAPI:
     app.include_router(policies.router)
     app.include_router(keys.router)
     app.include_router(analytics.router)
+    app.include_router(users.router)
+    app.include_router(audit.router)
     app.include_router(system.router)
     app.include_router(health.router)
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import bcrypt
@@ -81,6 +81,8 @@ class CurrentUser:
     email: str
     org_id: str
     token_hash: str
+    is_admin: bool = False
+    permissions: dict = field(default_factory=dict)
 
 
 def issue_session(store: Store, user: dict, ttl_seconds: int) -> tuple[str, dt.datetime]:
@@ -92,14 +94,16 @@ def issue_session(store: Store, user: dict, ttl_seconds: int) -> tuple[str, dt.d
 
 def authorization(store: StoreDep, header: Annotated[str | None, Security(user_token_header)] = None
                   ) -> CurrentUser:
-    """The logged-in user behind the ``authorization`` header, or 401."""
+    """The logged-in user behind the ``authorization`` header, or 401; permissions are read fresh from the user."""
     if not header or not bare_token(header):
         raise DashboardError(401, "Authorization header missing")
     hashed = token_hash(bare_token(header))
     session = store.find_live_session(hashed)
-    if session is None:
+    user = None if session is None else store.get_user(session["org_id"], session["user_id"])
+    if user is None:  # no session, or its user was deleted
         raise DashboardError(401, "Invalid, expired or revoked access token")
-    return CurrentUser(session["user_id"], session["email"], session["org_id"], hashed)
+    return CurrentUser(user["_id"], user["email"], user["org_id"], hashed, bool(user.get("is_admin")),
+                       dict(user.get("permissions") or {}))
 
 
 def node_authorization(settings: SettingsDep,

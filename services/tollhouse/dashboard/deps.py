@@ -11,6 +11,7 @@ from tollhouse.dashboard.keystore import KeyStore
 from tollhouse.dashboard.publish import Publisher
 from tollhouse.dashboard.settings import DashboardSettings
 from tollhouse.dashboard.store import Store
+from tollhouse.dashboard.throttle import LoginThrottle
 
 
 def _settings(request: Request) -> DashboardSettings:
@@ -33,8 +34,13 @@ def _analytics(request: Request) -> AnalyticsReader:
     return request.app.state.analytics
 
 
+def _throttle(request: Request) -> LoginThrottle:
+    return request.app.state.throttle
+
+
 SettingsDep = Annotated[DashboardSettings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
 PublisherDep = Annotated[Publisher, Depends(_publisher)]
 KeyStoreDep = Annotated[KeyStore, Depends(_keys)]
 AnalyticsDep = Annotated[AnalyticsReader, Depends(_analytics)]
+ThrottleDep = Annotated[LoginThrottle, Depends(_throttle)]

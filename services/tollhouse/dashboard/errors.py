@@ -23,11 +23,13 @@ log = logging.getLogger("tollhouse.dashboard.errors")
 class DashboardError(Exception):
     """Raised by endpoints; turned into a Tyk-shaped JSON error answer."""
 
-    def __init__(self, status_code: int, message: str, errors: list[tuple[str, str]] | None = None):
+    def __init__(self, status_code: int, message: str, errors: list[tuple[str, str]] | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status_code = status_code
         self.message = message
         self.errors = errors
+        self.headers = headers
 
 
 class BadRequest(DashboardError):
@@ -54,7 +56,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _dashboard_error(request: Request, exc: DashboardError) -> JSONResponse:
-    return JSONResponse(error_body(exc.message, exc.errors), status_code=exc.status_code)
+    return JSONResponse(error_body(exc.message, exc.errors), status_code=exc.status_code, headers=exc.headers)
 
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

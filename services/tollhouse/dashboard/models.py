@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, model_validator
 
 from tollhouse.core.apidef import ApiDefinition
 from tollhouse.core.session import Policy, SessionState
@@ -152,6 +152,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for code, description in {
         400: "The request body cannot be used; `Errors` names each field.",
         401: "Missing, unknown, expired or revoked access token.",
+        403: "The user lacks the area's read (GET) or write access; nothing was changed.",
         503: "The database is unavailable.",
     }.items()
 }
@@ -203,3 +204,69 @@ class AnalyticsLogs(BaseModel):
     page_size: int
     has_more: bool = Field(description="Whether page + 1 has records (no total is counted: it would scan).")
     data: list[dict[str, Any]] = Field(description="Raw analytics records (Tyk's fields), newest first.")
+
+
+PermissionMap = dict[Literal["apis", "keys", "policies", "analytics", "users", "system"],
+                     Literal["none", "read", "write"]]
+MIN_PASSWORD_CHARACTERS = 12
+MAX_PASSWORD_BYTES = 72  # bcrypt's limit
+
+
+def _password_rules(value: str) -> str:
+    if len(value) < MIN_PASSWORD_CHARACTERS:
+        raise ValueError(f"must be at least {MIN_PASSWORD_CHARACTERS} characters")
+    if len(value.encode()) > MAX_PASSWORD_BYTES:
+        raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes (bcrypt's limit)")
+    return value
+
+
+Password = Annotated[str, AfterValidator(_password_rules), Field(description=(
+    f"At least {MIN_PASSWORD_CHARACTERS} characters and at most {MAX_PASSWORD_BYTES} bytes of UTF-8."))]
+
+
+class UserCreate(BaseModel):
+    email_address: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$",
+                               description="Unique across the dashboard, whatever its case.")
+    password: Password
+    user_permissions: PermissionMap = Field(default_factory=dict, description="Areas not named are none.")
+    is_admin: bool = Field(False, description="Write access everywhere; only admins may grant it.")
+
+
+class UserUpdate(BaseModel):
+    user_permissions: PermissionMap | None = Field(None, description="Replaces every area's access when given.")
+    is_admin: bool | None = None
+
+
+class PasswordReset(BaseModel):
+    new_password: Password
+
+
+class UserView(BaseModel):
+    id: str
+    email_address: str
+    org_id: str
+    is_admin: bool
+    user_permissions: dict[str, str] = Field(description="Every area's access (admins: write everywhere).")
+
+
+class UserList(BaseModel):
+    users: list[UserView]
+    pages: int = Field(description="Number of pages at the configured page size (at least 1).")
+
+
+class AuditEntry(BaseModel):
+    id: str
+    at: str = Field(description="When the change was made (UTC, ISO 8601).")
+    org_id: str
+    user_id: str
+    user_email: str
+    area: str
+    action: str = Field(description="create, update, delete or reset_password.")
+    target: str = Field(description="The api_id, key hash, policy id or user id changed.")
+    before: Any = Field(description="The document before the change (null for a creation).")
+    after: Any = Field(description="The document after the change (null for a deletion).")
+
+
+class AuditList(BaseModel):
+    entries: list[AuditEntry]
+    pages: int = Field(description="Number of pages at the configured page size (at least 1).")

@@ -27,6 +27,12 @@ class DashboardSettings(ServiceSettings):
     admin_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
     admin_password_hash: str
     token_ttl_seconds: int = Field(12 * 3600, ge=60, le=30 * 86400)
+    # Login throttling (per email and per client address, shared through MongoDB): this many failures
+    # within the window lock the email (or address) out for the lockout period, right password or not.
+    login_max_failures: int = Field(5, ge=1, le=1000)
+    login_max_failures_per_ip: int = Field(50, ge=1, le=100000)
+    login_failure_window_seconds: int = Field(15 * 60, ge=1, le=86400)
+    login_lockout_seconds: int = Field(15 * 60, ge=1, le=86400)
     mongo_timeout_seconds: float = Field(5, gt=0, le=120)
     # Items per page of list answers (Tyk's key and default).
     page_size: int = Field(10, ge=1, le=1000)

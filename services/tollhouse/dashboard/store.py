@@ -40,6 +40,8 @@ class Store:
         self.organisations: Collection = db["organisations"]
         self.users: Collection = db["users"]
         self.sessions: Collection = db["sessions"]
+        self.audit: Collection = db["audit"]
+        self.login_failures: Collection = db["login_failures"]
 
     @classmethod
     def connect(cls, url: str, database: str, timeout_seconds: float) -> Store:
@@ -72,11 +74,48 @@ class Store:
         self.organisations.create_index([("owner_name", ASCENDING)], unique=True, name="owner_name_unique")
         # The server drops expired sessions by itself; lookups also check expiry (the sweep is ~60 s).
         self.sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl")
+        self.sessions.create_index([("user_id", ASCENDING)], name="user")
+        self.users.create_index([("org_id", ASCENDING), ("created_at", ASCENDING)], name="org_created")
+        self.audit.create_index([("org_id", ASCENDING), ("at", DESCENDING)], name="org_at")
+        self.login_failures.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl")
 
     # --- users and sessions -------------------------------------------------------------------
 
     def find_user(self, email: str) -> dict | None:
         return self.users.find_one({"email": email})
+
+    def get_user(self, org_id: str, user_id: str) -> dict | None:
+        return self.users.find_one({"_id": user_id, "org_id": org_id})
+
+    def list_users(self, org_id: str, skip: int, limit: int | None) -> tuple[list[dict], int]:
+        """One page of an organisation's users, oldest first, and the total count."""
+        query = {"org_id": org_id}
+        cursor = self.users.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).skip(skip)
+        if limit is not None:
+            cursor = cursor.limit(limit)
+        return list(cursor), self.users.count_documents(query)
+
+    def insert_user(self, document: dict) -> None:
+        """Raise ``DuplicateKeyError`` if the email is taken (emails are stored lower-case)."""
+        self.users.insert_one(document)
+
+    def update_user(self, org_id: str, user_id: str, changes: dict) -> dict | None:
+        """Set ``changes`` on the user; the document after, or None if it is gone."""
+        return self.users.find_one_and_update({"_id": user_id, "org_id": org_id}, {"$set": changes},
+                                              return_document=pymongo.ReturnDocument.AFTER)
+
+    def delete_user(self, org_id: str, user_id: str) -> dict | None:
+        """Delete the user and its sessions; the deleted document, or None if it was gone."""
+        deleted = self.users.find_one_and_delete({"_id": user_id, "org_id": org_id})
+        if deleted is not None:
+            self.sessions.delete_many({"user_id": user_id})
+        return deleted
+
+    def admin_count(self, org_id: str) -> int:
+        return self.users.count_documents({"org_id": org_id, "is_admin": True})
+
+    def delete_sessions_of(self, user_id: str, keep_token_hash: str | None = None) -> None:
+        self.sessions.delete_many({"user_id": user_id, "_id": {"$ne": keep_token_hash}})
 
     def create_session(self, token_hash: str, user: dict, expires_at: dt.datetime) -> None:
         self.sessions.insert_one({
@@ -126,8 +165,9 @@ class Store:
         result = self.apis.replace_one({"_id": record["api_id"], "org_id": org_id}, document)
         return result.matched_count == 1
 
-    def delete_api(self, org_id: str, api_id: str) -> bool:
-        return self.apis.delete_one({"_id": api_id, "org_id": org_id}).deleted_count == 1
+    def delete_api(self, org_id: str, api_id: str) -> dict | None:
+        """The deleted API, or None if there was none."""
+        return self.apis.find_one_and_delete({"_id": api_id, "org_id": org_id})
 
     def active_definitions(self) -> list[dict]:
         """Every active API of every organisation, for the gateways."""
@@ -180,8 +220,10 @@ class Store:
         """Replace a whole stored policy; False if it is gone."""
         return self.policies.replace_one({"_id": document["_id"], "org_id": org_id}, document).matched_count == 1
 
-    def delete_policy(self, org_id: str, policy_id: str) -> bool:
-        return self.policies.delete_one({"_id": policy_id, "org_id": org_id}).deleted_count == 1
+    def delete_policy(self, org_id: str, policy_id: str) -> dict | None:
+        """The deleted policy, or None if there was none."""
+        document = self.policies.find_one_and_delete({"_id": policy_id, "org_id": org_id})
+        return None if document is None else _json_ready(document)
 
     def all_policies(self) -> list[dict[str, Any]]:
         """Every policy of every organisation, for the gateways."""

@@ -82,3 +82,23 @@ def definition(**overrides) -> dict:
     proxy.update(overrides.pop("proxy", {}))
     return {"name": "Orders", "use_keyless": True, "proxy": proxy,
             "custom_field": {"nested": {"list": ["a", {"b": 1}]}}, **overrides}
+
+
+USER_PASSWORD = "a long enough password"
+
+
+def add_user(client: TestClient, auth: dict[str, str], email: str, permissions: dict[str, str] | None = None,
+             is_admin: bool = False) -> str:
+    """Create a user through /api/users (as ``auth``); its id."""
+    reply = client.post("/api/users", headers=auth, json={"email_address": email, "password": USER_PASSWORD,
+                                                          "user_permissions": permissions or {},
+                                                          "is_admin": is_admin})
+    assert reply.status_code == 200, reply.text
+    return reply.json()["Meta"]
+
+
+def user_auth(client: TestClient, auth: dict[str, str], email: str, permissions: dict[str, str] | None = None,
+              is_admin: bool = False) -> dict[str, str]:
+    """Headers of a new user with these permissions, logged in."""
+    add_user(client, auth, email, permissions, is_admin)
+    return {"authorization": login(client, email, USER_PASSWORD)}

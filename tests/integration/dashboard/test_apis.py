@@ -189,7 +189,7 @@ def test_bad_input_leaves_stored_data_untouched(client, auth, settings):
 def test_other_organisations_apis_are_invisible(client, auth, settings):
     api_id = create(client, auth, definition())
     db = MongoClient(settings.mongo_url)[settings.mongo_database]
-    db["users"].insert_one({"_id": "u2", "email": "other@example.test", "org_id": "other-org",
+    db["users"].insert_one({"_id": "u2", "email": "other@example.test", "org_id": "other-org", "is_admin": True,
                             "password_hash": bcrypt.hashpw(b"other password", bcrypt.gensalt(4)).decode()})
     other = {"authorization": login(client, "other@example.test", "other password")}
 

@@ -217,7 +217,7 @@ def test_bad_input_leaves_the_stored_key_untouched(client, auth, orders, db):
 def test_other_organisations_keys_are_invisible(client, auth, orders, gold, settings):
     key = create(client, auth, session())["key_id"]
     db = MongoClient(settings.mongo_url)[settings.mongo_database]
-    db["users"].insert_one({"_id": "u2", "email": "other@example.test", "org_id": "other-org",
+    db["users"].insert_one({"_id": "u2", "email": "other@example.test", "org_id": "other-org", "is_admin": True,
                             "password_hash": bcrypt.hashpw(b"other password", bcrypt.gensalt(4)).decode()})
     other = {"authorization": login(client, "other@example.test", "other password")}
 

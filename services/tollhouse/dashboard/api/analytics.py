@@ -11,18 +11,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BeforeValidator
 
 from tollhouse.core.aggregates import iso
 from tollhouse.dashboard.analytics import LogFilter
-from tollhouse.dashboard.auth import UserDep
+from tollhouse.dashboard.auth import CurrentUser
 from tollhouse.dashboard.deps import AnalyticsDep, SettingsDep
 from tollhouse.dashboard.errors import BadRequest
 from tollhouse.dashboard.models import ERROR_RESPONSES, AnalyticsBreakdown, AnalyticsLogs, AnalyticsSeries
+from tollhouse.dashboard.permissions import require
 from tollhouse.dashboard.time_window import chart_window, requested_window
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics"], responses=ERROR_RESPONSES)
+
+Reader = Annotated[CurrentUser, Depends(require("analytics", "read"))]
 
 MAX_ROWS = 1000
 # Reading page p reads the p pages before it: deep pages are for narrowing the window instead.
@@ -49,7 +52,7 @@ StatusQuery = _optional(int, "Only this status code.", ge=100, le=999)
 
 @router.get("/series", response_model=AnalyticsSeries,
             summary="Requests, errors and latency (p50/p95) per minute or hour over a window")
-def series(user: UserDep, analytics: AnalyticsDep, start: FromQuery = None, end: ToQuery = None,
+def series(user: Reader, analytics: AnalyticsDep, start: FromQuery = None, end: ToQuery = None,
            granularity: GranularityQuery = None, api_id: ApiQuery = None, key_hash: KeyQuery = None) -> dict:
     window, granularity = chart_window(requested_window(start, end), granularity)
     data = analytics.series(user.org_id, window, granularity, api_id, key_hash)
@@ -59,7 +62,7 @@ def series(user: UserDep, analytics: AnalyticsDep, start: FromQuery = None, end:
 
 @router.get("/breakdown", response_model=AnalyticsBreakdown,
             summary="Requests and errors by API, key, endpoint or status code over a window, busiest first")
-def breakdown(user: UserDep, analytics: AnalyticsDep,
+def breakdown(user: Reader, analytics: AnalyticsDep,
               by: Annotated[Literal["api", "key", "endpoint", "status"], Query(description="What to group by.")],
               start: FromQuery = None, end: ToQuery = None, granularity: GranularityQuery = None,
               api_id: ApiQuery = None, key_hash: KeyQuery = None,
@@ -75,7 +78,7 @@ def breakdown(user: UserDep, analytics: AnalyticsDep,
 
 
 @router.get("/logs", response_model=AnalyticsLogs, summary="Raw analytics records, newest first, a page at a time")
-def logs(user: UserDep, analytics: AnalyticsDep, settings: SettingsDep, start: FromQuery = None,
+def logs(user: Reader, analytics: AnalyticsDep, settings: SettingsDep, start: FromQuery = None,
          end: ToQuery = None, api_id: ApiQuery = None, key_hash: KeyQuery = None,
          status: StatusQuery = None,
          errors_only: Annotated[bool, Query(description="Only answers with status 400 or above.")] = False,

@@ -11,17 +11,19 @@ import logging
 from typing import Annotated
 
 from bson.errors import InvalidDocument
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pymongo.errors import DuplicateKeyError
 
 from tollhouse.core import notify
 from tollhouse.core.apidef import ApiDefinition, DefinitionError, new_api_id, parse_definition
-from tollhouse.dashboard.auth import UserDep
+from tollhouse.dashboard import audit
+from tollhouse.dashboard.auth import CurrentUser
 from tollhouse.dashboard.deps import PublisherDep, SettingsDep, StoreDep
 from tollhouse.dashboard.documents import storage_problems
 from tollhouse.dashboard.errors import BadRequest, DashboardError
 from tollhouse.dashboard.models import ERROR_RESPONSES, ApiEnvelope, ApiList, ErrorResponse, StatusResponse
 from tollhouse.dashboard.paging import page_count, page_window
+from tollhouse.dashboard.permissions import require
 from tollhouse.dashboard.store import ROUTE_INDEX, Store, duplicate_index
 
 log = logging.getLogger("tollhouse.dashboard.apis")
@@ -33,10 +35,12 @@ NOT_NOTIFIED = ("; gateways were not notified (Redis unavailable) and will pick 
                 "when they reconnect")
 
 ApiIdPath = Annotated[str, Path(description="The API's api_id.")]
+Reader = Annotated[CurrentUser, Depends(require("apis", "read"))]
+Writer = Annotated[CurrentUser, Depends(require("apis", "write"))]
 
 
 @router.get("", response_model=ApiList, summary="List the organisation's APIs, newest first")
-def list_apis(user: UserDep, store: StoreDep, settings: SettingsDep,
+def list_apis(user: Reader, store: StoreDep, settings: SettingsDep,
               p: Annotated[int, Query(description="Page number from 1; 0 or lower returns every API.")] = 1
               ) -> dict:
     size = settings.page_size
@@ -48,12 +52,12 @@ def list_apis(user: UserDep, store: StoreDep, settings: SettingsDep,
 
 
 @router.get("/{api_id}", response_model=ApiEnvelope, summary="Read one API definition")
-def get_api(api_id: ApiIdPath, user: UserDep, store: StoreDep) -> dict:
+def get_api(api_id: ApiIdPath, user: Reader, store: StoreDep) -> dict:
     return {"api_definition": _existing(store, user.org_id, api_id)["definition"]}
 
 
 @router.post("", response_model=StatusResponse, summary="Create an API; Meta is its api_id")
-def create_api(body: ApiEnvelope, user: UserDep, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
+def create_api(body: ApiEnvelope, user: Writer, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
     raw = body.api_definition
     if raw.get("api_id") in (None, ""):
         raw["api_id"] = new_api_id()
@@ -64,12 +68,13 @@ def create_api(body: ApiEnvelope, user: UserDep, store: StoreDep, publisher: Pub
     _check_route_free(store, definition)
     _write(lambda: store.insert_api(_record(definition, raw)), definition)
     log.info("API %s created by %s", definition.api_id, user.email)
+    audit.record(store, user, "apis", "create", definition.api_id, after=raw)
     notified = publisher.publish(notify.API_ADDED, definition.api_id)
     return StatusResponse(Message="API created" + ("" if notified else NOT_NOTIFIED), Meta=definition.api_id)
 
 
 @router.put("/{api_id}", response_model=StatusResponse, summary="Replace an API definition")
-def update_api(api_id: ApiIdPath, body: ApiEnvelope, user: UserDep, store: StoreDep,
+def update_api(api_id: ApiIdPath, body: ApiEnvelope, user: Writer, store: StoreDep,
                publisher: PublisherDep) -> StatusResponse:
     existing = _existing(store, user.org_id, api_id)
     raw = body.api_definition
@@ -85,15 +90,18 @@ def update_api(api_id: ApiIdPath, body: ApiEnvelope, user: UserDep, store: Store
     if not replaced:  # deleted by someone else since we read it
         raise DashboardError(404, "API not found")
     log.info("API %s modified by %s", api_id, user.email)
+    audit.record(store, user, "apis", "update", api_id, before=existing["definition"], after=raw)
     notified = publisher.publish(notify.API_UPDATED, api_id)
     return StatusResponse(Message="API modified" + ("" if notified else NOT_NOTIFIED))
 
 
 @router.delete("/{api_id}", response_model=StatusResponse, summary="Delete an API")
-def delete_api(api_id: ApiIdPath, user: UserDep, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
-    if not store.delete_api(user.org_id, api_id):
+def delete_api(api_id: ApiIdPath, user: Writer, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
+    deleted = store.delete_api(user.org_id, api_id)
+    if deleted is None:
         raise DashboardError(404, "API not found")
     log.info("API %s deleted by %s", api_id, user.email)
+    audit.record(store, user, "apis", "delete", api_id, before=deleted["definition"])
     notified = publisher.publish(notify.API_REMOVED, api_id)
     return StatusResponse(Message="API deleted" + ("" if notified else NOT_NOTIFIED))
 

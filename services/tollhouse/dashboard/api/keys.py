@@ -29,17 +29,19 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 
 from tollhouse.core.keys import encode_session, generate_key, looks_like_hash, secure_basic_auth
 from tollhouse.core.session import DocumentError, SessionState, parse_session
-from tollhouse.dashboard.auth import UserDep
+from tollhouse.dashboard import audit
+from tollhouse.dashboard.auth import CurrentUser
 from tollhouse.dashboard.deps import KeyStoreDep, SettingsDep, StoreDep
 from tollhouse.dashboard.documents import check_access_rights
 from tollhouse.dashboard.errors import BadRequest, DashboardError
 from tollhouse.dashboard.keystore import KeyStore
 from tollhouse.dashboard.models import ERROR_RESPONSES, ErrorResponse, KeyData, KeyList, SessionDict, StatusResponse
 from tollhouse.dashboard.paging import page_count, page_window
+from tollhouse.dashboard.permissions import require
 from tollhouse.dashboard.store import Store
 
 log = logging.getLogger("tollhouse.dashboard.keys")
@@ -56,10 +58,12 @@ TRUE = ("", "true", "1", "yes")
 KeyPath = Annotated[str, Path(description="The key, or with hashed=true its hash.")]
 HashedQuery = Annotated[str | None, Query(description="true (or 1, yes, empty): the path carries the key's hash.")]
 SessionBody = Annotated[SessionDict, Body(description="The key's session.")]
+Reader = Annotated[CurrentUser, Depends(require("keys", "read"))]
+Writer = Annotated[CurrentUser, Depends(require("keys", "write"))]
 
 
 @router.get("", response_model=KeyList, summary="List the hashes of the organisation's keys")
-def list_keys(user: UserDep, keys: KeyStoreDep, settings: SettingsDep,
+def list_keys(user: Reader, keys: KeyStoreDep, settings: SettingsDep,
               p: Annotated[int, Query(description="Page number from 1; 0 or lower returns every key.")] = 1) -> dict:
     size = settings.page_size
     hashes = keys.org_hashes(user.org_id)
@@ -69,13 +73,14 @@ def list_keys(user: UserDep, keys: KeyStoreDep, settings: SettingsDep,
 
 
 @router.post("", response_model=KeyData, summary="Create a key; key_id is the generated key, shown only now")
-def create_key(body: SessionBody, user: UserDep, store: StoreDep, keys: KeyStoreDep) -> dict:
+def create_key(body: SessionBody, user: Writer, store: StoreDep, keys: KeyStoreDep) -> dict:
     session = _prepared(store, user.org_id, dict(body), None)
     key = generate_key(user.org_id)
     key_hash = keys.hash(key)
     if not keys.put(key_hash, session, only_if="absent"):
         raise DashboardError(500, "a generated key collided with a stored one; try again")
     log.info("key %s created by %s", key_hash, user.email)
+    audit.record(store, user, "keys", "create", key_hash, after=_audited(session))
     return _key_data(key, key_hash, session)
 
 
@@ -83,7 +88,7 @@ def create_key(body: SessionBody, user: UserDep, store: StoreDep, keys: KeyStore
                                                                  "description": "The key exists."}},
              summary="Create a key of your choosing (e.g. a basic-auth user name)")
 def create_custom_key(key: Annotated[str, Path(description="The key to create.")], body: SessionBody,
-                      user: UserDep, store: StoreDep, keys: KeyStoreDep, hashed: HashedQuery = None) -> dict:
+                      user: Writer, store: StoreDep, keys: KeyStoreDep, hashed: HashedQuery = None) -> dict:
     if _flag(hashed):
         raise BadRequest([("key", "a key is created from the key itself, not its hash (drop hashed=true)")])
     if not CUSTOM_KEY.match(key):
@@ -93,17 +98,18 @@ def create_custom_key(key: Annotated[str, Path(description="The key to create.")
     if not keys.put(key_hash, session, only_if="absent"):
         raise DashboardError(409, f"Key already exists; PUT /api/keys/{key} changes it")
     log.info("key %s created by %s", key_hash, user.email)
+    audit.record(store, user, "keys", "create", key_hash, after=_audited(session))
     return _key_data(key, key_hash, session)
 
 
 @router.get("/{key}", response_model=KeyData, summary="Read a key's session")
-def get_key(key: KeyPath, user: UserDep, keys: KeyStoreDep, hashed: HashedQuery = None) -> dict:
+def get_key(key: KeyPath, user: Reader, keys: KeyStoreDep, hashed: HashedQuery = None) -> dict:
     key_hash = _address(keys, key, hashed)
     return _key_data(key, key_hash, _existing(keys, user.org_id, key_hash))
 
 
 @router.put("/{key}", response_model=KeyData, summary="Replace a key's session")
-def update_key(key: KeyPath, body: SessionBody, user: UserDep, store: StoreDep, keys: KeyStoreDep,
+def update_key(key: KeyPath, body: SessionBody, user: Writer, store: StoreDep, keys: KeyStoreDep,
                hashed: HashedQuery = None,
                suppress_reset: Annotated[str | None, Query(description="1: keep the key's quota counter.")] = None
                ) -> dict:
@@ -115,17 +121,20 @@ def update_key(key: KeyPath, body: SessionBody, user: UserDep, store: StoreDep, 
     if not _flag(suppress_reset):
         keys.drop_counters(key_hash, rate=False)
     log.info("key %s modified by %s", key_hash, user.email)
+    audit.record(store, user, "keys", "update", key_hash, before=_audited(existing), after=_audited(session))
     return _key_data(key, key_hash, session)
 
 
 @router.delete("/{key}", response_model=StatusResponse, summary="Delete a key and its counters")
-def delete_key(key: KeyPath, user: UserDep, keys: KeyStoreDep, hashed: HashedQuery = None) -> StatusResponse:
+def delete_key(key: KeyPath, user: Writer, store: StoreDep, keys: KeyStoreDep,
+               hashed: HashedQuery = None) -> StatusResponse:
     key_hash = _address(keys, key, hashed)
-    _existing(keys, user.org_id, key_hash)
+    existing = _existing(keys, user.org_id, key_hash)
     if not keys.delete(key_hash):
         raise DashboardError(404, KEY_NOT_FOUND)
     keys.drop_counters(key_hash)
     log.info("key %s deleted by %s", key_hash, user.email)
+    audit.record(store, user, "keys", "delete", key_hash, before=_audited(existing))
     return StatusResponse(Message="Key deleted successfully.")
 
 
@@ -185,6 +194,11 @@ def _prepared(store: Store, org_id: str, raw: dict, existing: SessionState | Non
     else:
         session.date_created = existing.date_created or session.date_created
     return session
+
+
+def _audited(session: SessionState) -> dict | None:
+    # Named by its hash in the entry's target; the session without its basic-auth password hash.
+    return audit.key_view(json.loads(encode_session(session)))
 
 
 def _key_data(key_id: str, key_hash: str, session: SessionState) -> dict:

@@ -25,18 +25,20 @@ from typing import Annotated, Any
 
 from bson import ObjectId
 from bson.errors import InvalidDocument
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from pymongo.errors import DuplicateKeyError
 
 from tollhouse.core import notify
 from tollhouse.core.session import DocumentError, Policy, parse_policy
+from tollhouse.dashboard import audit
 from tollhouse.dashboard.api.apis import NOT_NOTIFIED
-from tollhouse.dashboard.auth import UserDep
+from tollhouse.dashboard.auth import CurrentUser
 from tollhouse.dashboard.deps import PublisherDep, SettingsDep, StoreDep
 from tollhouse.dashboard.documents import check_access_rights, storage_problems
 from tollhouse.dashboard.errors import BadRequest, DashboardError
 from tollhouse.dashboard.models import ERROR_RESPONSES, ErrorResponse, PolicyDict, PolicyList, StatusResponse
 from tollhouse.dashboard.paging import page_count, page_window
+from tollhouse.dashboard.permissions import require
 from tollhouse.dashboard.store import Store
 
 log = logging.getLogger("tollhouse.dashboard.policies")
@@ -48,10 +50,12 @@ POLICY_NOT_FOUND = "Policy not found"
 
 PolicyIdPath = Annotated[str, Path(description="The policy's id.")]
 PolicyBody = Annotated[PolicyDict, Body(description="The policy document.")]
+Reader = Annotated[CurrentUser, Depends(require("policies", "read"))]
+Writer = Annotated[CurrentUser, Depends(require("policies", "write"))]
 
 
 @router.get("", response_model=PolicyList, summary="List the organisation's policies, newest first")
-def list_policies(user: UserDep, store: StoreDep, settings: SettingsDep,
+def list_policies(user: Reader, store: StoreDep, settings: SettingsDep,
                   p: Annotated[int, Query(description="Page number from 1; 0 or lower returns every policy.")] = 1
                   ) -> dict:
     size = settings.page_size
@@ -60,26 +64,28 @@ def list_policies(user: UserDep, store: StoreDep, settings: SettingsDep,
 
 
 @router.get("/{policy_id}", response_model=PolicyDict, summary="Read one policy")
-def get_policy(policy_id: PolicyIdPath, user: UserDep, store: StoreDep) -> dict:
+def get_policy(policy_id: PolicyIdPath, user: Reader, store: StoreDep) -> dict:
     return _existing(store, user.org_id, policy_id)
 
 
 @router.post("", response_model=StatusResponse, summary="Create a policy; Message and Meta are its id")
-def create_policy(body: PolicyBody, user: UserDep, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
+def create_policy(body: PolicyBody, user: Writer, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
     raw = dict(body)
     policy_id = _given_id(raw) or str(ObjectId())
     policy = _validated(store, user.org_id, raw, policy_id)
     if store.policy_id_taken(policy.id):
         raise BadRequest([("id", f"a policy with id {policy.id} already exists")])
     now = _now()
-    _write(lambda: store.insert_policy(_document(raw, policy, date_created=now, last_updated=now)), policy.id)
+    document = _document(raw, policy, date_created=now, last_updated=now)
+    _write(lambda: store.insert_policy(document), policy.id)
     log.info("policy %s created by %s", policy.id, user.email)
+    audit.record(store, user, "policies", "create", policy.id, after=document)
     notified = publisher.publish(notify.POLICY_CHANGED, policy.id)
     return StatusResponse(Message=policy.id + ("" if notified else NOT_NOTIFIED), Meta=policy.id)
 
 
 @router.put("/{policy_id}", response_model=StatusResponse, summary="Replace a policy")
-def update_policy(policy_id: PolicyIdPath, body: PolicyBody, user: UserDep, store: StoreDep,
+def update_policy(policy_id: PolicyIdPath, body: PolicyBody, user: Writer, store: StoreDep,
                   publisher: PublisherDep) -> StatusResponse:
     existing = _existing(store, user.org_id, policy_id)
     raw = dict(body)
@@ -91,16 +97,19 @@ def update_policy(policy_id: PolicyIdPath, body: PolicyBody, user: UserDep, stor
     if not _write(lambda: store.replace_policy(user.org_id, document), policy_id):
         raise DashboardError(404, POLICY_NOT_FOUND)  # deleted by someone else since we read it
     log.info("policy %s modified by %s", policy_id, user.email)
+    audit.record(store, user, "policies", "update", policy_id, before=existing, after=document)
     notified = publisher.publish(notify.POLICY_CHANGED, policy_id)
     return StatusResponse(Message="Data updated" + ("" if notified else NOT_NOTIFIED))
 
 
 @router.delete("/{policy_id}", response_model=StatusResponse,
                summary="Delete a policy (keys applying it are refused by the gateways from then on)")
-def delete_policy(policy_id: PolicyIdPath, user: UserDep, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
-    if not store.delete_policy(user.org_id, policy_id):
+def delete_policy(policy_id: PolicyIdPath, user: Writer, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
+    deleted = store.delete_policy(user.org_id, policy_id)
+    if deleted is None:
         raise DashboardError(404, POLICY_NOT_FOUND)
     log.info("policy %s deleted by %s", policy_id, user.email)
+    audit.record(store, user, "policies", "delete", policy_id, before=deleted)
     notified = publisher.publish(notify.POLICY_CHANGED, policy_id)
     return StatusResponse(Message="Data deleted" + ("" if notified else NOT_NOTIFIED))
 
