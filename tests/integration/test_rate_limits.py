@@ -15,6 +15,7 @@ import pytest
 import redis as redis_lib
 
 from tests.gateways import keyed, store_key
+from tollhouse.core.keys import session_name
 
 KEY = "rate-test-key"
 ORDERS = "orders"
@@ -214,3 +215,24 @@ def test_fail_open_lets_rate_limited_requests_through_while_redis_is_down(start_
         assert all("X-RateLimit-Limit" not in r.headers for r in replies)  # nothing was counted
     finally:
         redis_proc.start()
+
+
+def test_a_key_changed_between_requests_counts_exactly_and_takes_effect(start_file_gateway, apis, redis_url):
+    # The gateway uses its last read of a key and has the limit script confirm it: a key changed in Redis
+    # must still be seen at once, and a request decided on the old read must not be counted.
+    gateway = start_file_gateway(apis=apis)
+    url, headers = f"{gateway.url}/orders/items", {"Authorization": KEY}
+    key_hash = store_key(redis_url, KEY, key_session(rate=5, per=60))
+    with httpx.Client() as client:
+        assert [client.get(url, headers=headers).status_code for _ in range(3)] == [200] * 3
+        store_key(redis_url, KEY, key_session(rate=5, per=60, meta_data={"changed": "yes"}))
+        after = [client.get(url, headers=headers) for _ in range(3)]
+        assert [r.status_code for r in after] == [200, 200, 429]
+        assert [r.headers["X-RateLimit-Remaining"] for r in after] == ["1", "0", "0"]
+        store_key(redis_url, KEY, {"access_rights": {"another-api": {"api_id": "another-api"}}, "rate": 5,
+                                   "per": 60})
+        assert client.get(url, headers=headers).status_code == 403
+        store_key(redis_url, KEY, key_session(rate=50, per=60))
+        assert client.get(url, headers=headers).status_code == 200  # refused on the old read: decided again
+        redis_lib.Redis.from_url(redis_url).delete(session_name(key_hash))
+        assert client.get(url, headers=headers).status_code == 403

@@ -8,7 +8,7 @@ import time
 from tollhouse.core.analytics import new_record
 from tollhouse.gateway.analytics import AnalyticsWriter
 from tollhouse.gateway.compiled import CompiledApi
-from tollhouse.gateway.context import GatewayError, RequestContext
+from tollhouse.gateway.context import GatewayError, KeyChanged, RequestContext
 from tollhouse.gateway.control.router import ControlRouter, is_control_path
 from tollhouse.gateway.health import HealthCheck
 from tollhouse.gateway.http.messages import Request, Response
@@ -54,13 +54,25 @@ class GatewayApp:
             return
         ctx = RequestContext(request, response, api)
         try:
-            for step in api.chain:
-                await step(ctx)
+            try:
+                await self._run_chain(ctx)
+            except (GatewayError, KeyChanged):
+                if not ctx.key_digest:  # decided on a key read from Redis or confirmed there: that stands
+                    raise
+                # Decided on this process's last read of the key before Redis confirmed it (refused by an
+                # access check, or the key changed): nothing was counted; decide again on a fresh read.
+                ctx = RequestContext(request, response, api, credential=ctx.credential, reread_key=True)
+                await self._run_chain(ctx)
         except GatewayError as exc:
             await self._send_error(ctx, exc)
         finally:
             if self.analytics is not None and api.track_analytics and ctx.status:
                 self.analytics.add(self._record(ctx))
+
+    @staticmethod
+    async def _run_chain(ctx: RequestContext) -> None:
+        for step in ctx.api.chain:
+            await step(ctx)
 
     async def _send_error(self, ctx: RequestContext, error: GatewayError) -> None:
         ctx.status = error.status

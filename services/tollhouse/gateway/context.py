@@ -9,8 +9,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tollhouse.core.session import SessionState
     from tollhouse.gateway.compiled import CompiledApi
+    from tollhouse.gateway.credentials import Credential
     from tollhouse.gateway.http.messages import Request, Response
     from tollhouse.gateway.policies import Grant
+
+
+class KeyChanged(Exception):
+    """The key changed in Redis since this process last read it; nothing was counted: run the request again."""
 
 
 class GatewayError(Exception):
@@ -36,6 +41,14 @@ class RequestContext:
     # document (stored, or derived from a JWT). The access middleware turns them into ``grant``.
     api_key_hash: str = ""
     session: SessionState | None = None
+    # The credential found (kept for a second run: stripping may have removed it from the request).
+    credential: Credential | None = None
+    # Set while the session is this process's last read of the key, not yet confirmed in Redis: the limit
+    # check confirms it in its own script call (SHA-1 of the stored bytes) and clears it, or raises KeyChanged.
+    # A request refused while it is set is decided again on a fresh read (GatewayApp.handle).
+    key_digest: str = ""
+    # A second run after KeyChanged: read the key from Redis.
+    reread_key: bool = False
     grant: Grant | None = None
     # The API version the request asked for ("Default" for unversioned APIs).
     version: str = ""

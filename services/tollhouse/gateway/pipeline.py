@@ -52,7 +52,8 @@ def authentication(api: CompiledApi, deps: PipelineDeps) -> Middleware:
     """The one middleware that finds out who is calling, by the API's authentication kind."""
     kind = api.definition.auth_kind
     if kind == "token":
-        return TokenAuth(api, deps.keys)
+        # With limits to check, the key's last read is confirmed by the limit script (one Redis call).
+        return TokenAuth(api, deps.keys, confirmed_later=api.definition.limits_apply)
     if kind == "basic":
         return BasicAuth(api, deps.keys)
     if kind == "jwt":

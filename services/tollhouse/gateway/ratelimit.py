@@ -44,14 +44,21 @@ from tollhouse.gateway.pipelined_redis import PipelinedRedis
 
 MICROS = 1_000_000
 
-# KEYS: the rule buckets, then the quota bucket when there is one.
+# KEYS: the rule buckets, then the quota bucket when there is one, then the key's session when it is confirmed.
 # ARGV: rule count, "1" when a quota follows, a token unique to the request, then limit and window (µs) per rule,
-#       then the quota's max and renewal (µs; 0: never renews).
+#       then the quota's max and renewal (µs; 0: never renews), then the session's SHA-1 ('' when not confirmed).
 SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: allow writes after TIME
 local n = tonumber(ARGV[1])
 local has_quota = ARGV[2] == '1'
 local token = ARGV[3]
+-- 0. The key as the gateway last read it (the last KEY, SHA-1 as the last ARGV; '' when not asked):
+--    changed or gone, and nothing is counted — the gateway reads it again and runs the request again.
+local digest = ARGV[#ARGV]
+if digest ~= '' then
+  local stored = redis.call('GET', KEYS[#KEYS])
+  if not stored or redis.sha1hex(stored) ~= digest then return {-1} end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function int(x) return string.format('%.0f', x) end
@@ -203,6 +210,8 @@ class LimitDecision:
     allowed: bool
     rates: tuple[RateStatus, ...]
     quota: QuotaStatus | None
+    # The key to confirm had changed (or was gone): nothing was checked or counted.
+    key_changed: bool = False
 
     @property
     def rejected_by(self) -> str:
@@ -243,7 +252,9 @@ class Limiter:
         self._token_prefix = secrets.token_hex(6) + "-"
         self._tokens = itertools.count()
 
-    async def check(self, rules: Sequence[RateRule], quota: QuotaRule | None = None) -> LimitDecision:
+    async def check(self, rules: Sequence[RateRule], quota: QuotaRule | None = None, *,
+                    confirm: tuple[str, str] | None = None) -> LimitDecision:
+        """``confirm``: (the session's Redis name, SHA-1 of its bytes as last read) to check first, atomically."""
         buckets = [rule.bucket for rule in rules] + ([quota.bucket] if quota is not None else [])
         if len(set(buckets)) != len(buckets):
             raise ValueError(f"each rule needs a bucket of its own: {buckets}")
@@ -252,7 +263,10 @@ class Limiter:
             args += [rule.limit, rule.window_us]
         if quota is not None:
             args += [quota.max, round(quota.renewal_seconds * MICROS)]
-        reply = await self._run(buckets, args)
+        args.append(confirm[1] if confirm is not None else "")
+        reply = await self._run(buckets + ([confirm[0]] if confirm is not None else []), args)
+        if int(reply[0]) == -1:
+            return LimitDecision(False, (), None, key_changed=True)
         rates = []
         for index, rule in enumerate(rules):
             full, remaining, reset, wait = (int(value) for value in reply[1 + 4 * index: 5 + 4 * index])

@@ -8,6 +8,7 @@ short window.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 import redis as redis_lib
@@ -316,3 +317,28 @@ def test_redis_away_raises_storage_unavailable():
 
     with pytest.raises(StorageUnavailable, match="Redis is unreachable, so rate limits and quotas cannot be checked"):
         asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("stored", "confirmed"),
+    [
+        (b'{"rate": 5}', True),  # as last read: checked and counted
+        (b'{"rate": 6}', False),  # changed since: nothing checked, nothing counted
+        (None, False),  # deleted since
+    ],
+)
+def test_a_key_confirmed_in_the_same_call(redis_url, stored, confirmed):
+    plain = redis_lib.Redis.from_url(redis_url)
+    if stored is not None:
+        plain.set("apikey-h", stored)
+    digest = hashlib.sha1(b'{"rate": 5}').hexdigest()
+
+    async def scenario(limiter, _redis):
+        return await limiter.check([RateRule("rate-limit-h", 5, 60)], QuotaRule("quota-h", 10, 60),
+                                   confirm=("apikey-h", digest))
+
+    decision = run(redis_url, scenario)
+    assert decision.key_changed is not confirmed
+    assert decision.allowed is confirmed
+    assert plain.zcard("rate-limit-h") == (1 if confirmed else 0)
+    assert plain.hget("quota-h", "used") == (b"1" if confirmed else None)

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tollhouse.core.apidef import endpoint_pattern
-from tollhouse.core.keys import QUOTA_PREFIX, RATE_PREFIX
-from tollhouse.gateway.context import GatewayError, RequestContext
+from tollhouse.core.keys import QUOTA_PREFIX, RATE_PREFIX, session_name
+from tollhouse.gateway.context import GatewayError, KeyChanged, RequestContext
 from tollhouse.gateway.keystore import StorageUnavailable
 from tollhouse.gateway.ratelimit import LimitDecision, QuotaRule, RateRule
 
@@ -120,15 +120,20 @@ class EnforceLimits:
     async def __call__(self, ctx: RequestContext) -> None:
         assert ctx.grant is not None or not self.keyed, "EnforceLimits runs after CheckAccess on keyed APIs"
         rules, quota = self.rules(ctx)
-        if not rules and quota is None:
+        # A key used as this process last read it is confirmed here, in the same script call (auth_token.py).
+        confirm = (session_name(ctx.api_key_hash), ctx.key_digest) if ctx.key_digest else None
+        if not rules and quota is None and confirm is None:
             return
         try:
-            decision = await self.limiter.check(rules, quota)
+            decision = await self.limiter.check(rules, quota, confirm=confirm)
         except StorageUnavailable as exc:
-            if self.fail_open and quota is None:
+            if self.fail_open and quota is None and confirm is None:
                 self._log_fail_open(exc)
                 return
             raise GatewayError(503, str(exc)) from None
+        if decision.key_changed:
+            raise KeyChanged()
+        ctx.key_digest = ""  # confirmed: what follows is decided on the key as stored
         ctx.response_headers.extend(limit_headers(decision))
         if decision.rejected_by == "rate":
             raise GatewayError(429, RATE_EXCEEDED, [("Retry-After", str(decision.retry_after))])

@@ -129,20 +129,22 @@ def test_versioned_api_uses_the_limits_of_the_version_asked_for():
 
 
 @pytest.mark.parametrize(
-    ("fail_open", "the_grant", "outcome"),
+    ("fail_open", "the_grant", "key_digest", "outcome"),
     [
-        (False, grant(rate=10, per=60), 503),
-        (True, grant(rate=10, per=60), None),  # only a rate limit: let through
-        (True, grant(rate=10, per=60, quota_max=5), 503),  # a quota never fails open
-        (True, grant(quota_max=5), 503),
+        (False, grant(rate=10, per=60), "", 503),
+        (True, grant(rate=10, per=60), "", None),  # only a rate limit: let through
+        (True, grant(rate=10, per=60, quota_max=5), "", 503),  # a quota never fails open
+        (True, grant(quota_max=5), "", 503),
+        # A key used as last read, still to be confirmed: never let through unconfirmed.
+        (True, grant(rate=10, per=60), "a" * 40, 503),
     ],
 )
-def test_redis_away(fail_open, the_grant, outcome):
+def test_redis_away(fail_open, the_grant, key_digest, outcome):
     async def call():
         redis = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
         deps = SimpleNamespace(limiter=Limiter(redis), rate_limit_fail_open=fail_open)
-        ctx = SimpleNamespace(grant=the_grant, version="", response_headers=[],
-                              request=SimpleNamespace(path="/orders/x", method="GET"))
+        ctx = SimpleNamespace(grant=the_grant, version="", response_headers=[], api_key_hash="h" * 64,
+                              key_digest=key_digest, request=SimpleNamespace(path="/orders/x", method="GET"))
         try:
             await EnforceLimits(api(), deps)(ctx)
         except GatewayError as exc:
