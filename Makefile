@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help venv system-deps lint test test-services dev dev-down clean
+.PHONY: help venv system-deps browser-deps lint test test-services dev dev-down clean
 
 help:
 	@echo "make lab         deploy the whole appliance onto four local systemd hosts"
@@ -25,10 +25,15 @@ $(VENV)/.installed: pyproject.toml
 system-deps:
 	scripts/ensure-apt.sh redis-server
 
+# Debian's Chromium for the web app's browser tests (tests/browser.py); Playwright drives it by path and
+# never downloads a browser of its own.
+browser-deps:
+	test -x /usr/bin/chromium || scripts/ensure-apt.sh chromium
+
 lint: venv
 	$(BIN)/ruff check services tests bench
 
-test-services: venv system-deps
+test-services: venv system-deps browser-deps
 	$(BIN)/pytest -q tests
 
 # What CI runs (.ci/run): lint everything, the services against real servers, then the roles on

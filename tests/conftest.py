@@ -6,6 +6,7 @@ import pytest
 import redis as redis_lib
 from pymongo import MongoClient
 
+from tests.browser import browser_page  # noqa: F401  (a fixture: real headless Chromium)
 from tests.servers import mongo_server, redis_server
 
 

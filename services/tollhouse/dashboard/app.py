@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from pymongo.errors import PyMongoError
 from starlette.concurrency import run_in_threadpool
 
-from tollhouse.dashboard import health
+from tollhouse.dashboard import health, web
 from tollhouse.dashboard.analytics import AnalyticsReader
 from tollhouse.dashboard.api import analytics, apis, audit, auth, keys, policies, system, users
 from tollhouse.dashboard.bootstrap import ensure_first_admin
@@ -86,6 +86,7 @@ def create_app(settings: DashboardSettings) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(system.router)
     app.include_router(health.router)
+    web.install(app)
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
     return app
 

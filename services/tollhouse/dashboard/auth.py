@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -21,6 +22,9 @@ from fastapi.security import APIKeyHeader
 from tollhouse.dashboard.deps import SettingsDep, StoreDep
 from tollhouse.dashboard.errors import DashboardError
 from tollhouse.dashboard.store import Store, utcnow
+from tollhouse.dashboard.throttle import LoginThrottle
+
+log = logging.getLogger("tollhouse.dashboard.login")
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (or, from bcrypt 5, refuses) anything longer
 DEFAULT_BCRYPT_ROUNDS = 12
@@ -85,25 +89,33 @@ class CurrentUser:
     permissions: dict = field(default_factory=dict)
 
 
-def issue_session(store: Store, user: dict, ttl_seconds: int) -> tuple[str, dt.datetime]:
+def issue_session(store: Store, user: dict, ttl_seconds: int, **extra) -> tuple[str, dt.datetime]:
+    """A new session token (only its SHA-256 is stored); ``extra`` fields are stored with the session."""
     token = new_token()
     expires_at = (utcnow() + dt.timedelta(seconds=ttl_seconds)).replace(microsecond=0)
-    store.create_session(token_hash(token), user, expires_at)
+    store.create_session(token_hash(token), user, expires_at, **extra)
     return token, expires_at
+
+
+def session_user(store: Store, hashed: str) -> tuple[CurrentUser, dict] | None:
+    """The user of a live session (by token hash) and the session, or None; permissions read fresh from the user."""
+    session = store.find_live_session(hashed)
+    user = None if session is None else store.get_user(session["org_id"], session["user_id"])
+    if user is None:  # no session, or its user was deleted
+        return None
+    return CurrentUser(user["_id"], user["email"], user["org_id"], hashed, bool(user.get("is_admin")),
+                       dict(user.get("permissions") or {})), session
 
 
 def authorization(store: StoreDep, header: Annotated[str | None, Security(user_token_header)] = None
                   ) -> CurrentUser:
-    """The logged-in user behind the ``authorization`` header, or 401; permissions are read fresh from the user."""
+    """The logged-in user behind the ``authorization`` header, or 401."""
     if not header or not bare_token(header):
         raise DashboardError(401, "Authorization header missing")
-    hashed = token_hash(bare_token(header))
-    session = store.find_live_session(hashed)
-    user = None if session is None else store.get_user(session["org_id"], session["user_id"])
-    if user is None:  # no session, or its user was deleted
+    found = session_user(store, token_hash(bare_token(header)))
+    if found is None:
         raise DashboardError(401, "Invalid, expired or revoked access token")
-    return CurrentUser(user["_id"], user["email"], user["org_id"], hashed, bool(user.get("is_admin")),
-                       dict(user.get("permissions") or {}))
+    return found[0]
 
 
 def node_authorization(settings: SettingsDep,
@@ -114,3 +126,32 @@ def node_authorization(settings: SettingsDep,
 
 
 UserDep = Annotated[CurrentUser, Depends(authorization)]
+
+# One message for unknown user and wrong password: the answer must not reveal which emails exist.
+LOGIN_FAILED = "Invalid username or password"
+LOCKED_OUT = "Too many failed logins; try again later"
+
+
+def authenticate(store: Store, throttle: LoginThrottle, decoy_hash: str, email: str, password: str,
+                 address: str | None) -> dict:
+    """The user whose email and password these are, or ``DashboardError`` 429 (locked out) or 401 (anything else).
+
+    The one password check of POST /api/login and the web login form: same throttle, same messages. Unknown
+    emails and wrong passwords cost the same bcrypt work (``decoy_hash`` gives the cost) and are counted alike.
+    """
+    retry_after = throttle.retry_after(email, address)
+    if retry_after is not None:
+        log.warning("login refused for %s from %s: locked out", email, address)
+        raise DashboardError(429, LOCKED_OUT, headers={"Retry-After": str(retry_after)})
+    user = store.find_user(email)
+    if user is None:
+        spend_password_check_time(decoy_hash)
+        log.warning("failed login for %s", email, extra={"fields": {"reason": "unknown user"}})
+        throttle.failed(email, address)
+        raise DashboardError(401, LOGIN_FAILED)
+    if not password_matches(password, user["password_hash"]):
+        log.warning("failed login for %s", email, extra={"fields": {"reason": "wrong password"}})
+        throttle.failed(email, address)
+        raise DashboardError(401, LOGIN_FAILED)
+    throttle.succeeded(email)
+    return user

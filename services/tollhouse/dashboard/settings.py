@@ -33,6 +33,10 @@ class DashboardSettings(ServiceSettings):
     login_max_failures_per_ip: int = Field(50, ge=1, le=100000)
     login_failure_window_seconds: int = Field(15 * 60, ge=1, le=86400)
     login_lockout_seconds: int = Field(15 * 60, ge=1, le=86400)
+    # The web app (dashboard/web/): how long a browser session lasts, and whether to mark its cookies Secure
+    # even when a request arrives over plain HTTP (a TLS proxy in front that does not send X-Forwarded-Proto).
+    web_session_ttl_seconds: int = Field(8 * 3600, ge=60, le=30 * 86400)
+    web_behind_tls: bool = False
     mongo_timeout_seconds: float = Field(5, gt=0, le=120)
     # Items per page of list answers (Tyk's key and default).
     page_size: int = Field(10, ge=1, le=1000)

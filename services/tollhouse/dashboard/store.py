@@ -117,8 +117,9 @@ class Store:
     def delete_sessions_of(self, user_id: str, keep_token_hash: str | None = None) -> None:
         self.sessions.delete_many({"user_id": user_id, "_id": {"$ne": keep_token_hash}})
 
-    def create_session(self, token_hash: str, user: dict, expires_at: dt.datetime) -> None:
+    def create_session(self, token_hash: str, user: dict, expires_at: dt.datetime, **extra) -> None:
         self.sessions.insert_one({
+            **extra,
             "_id": token_hash,
             "user_id": user["_id"],
             "email": user["email"],

@@ -11,18 +11,14 @@ import logging
 
 from fastapi import APIRouter, Request
 
-from tollhouse.dashboard.auth import UserDep, issue_session, password_matches, spend_password_check_time
+from tollhouse.dashboard.auth import UserDep, authenticate, issue_session
 from tollhouse.dashboard.deps import SettingsDep, StoreDep, ThrottleDep
-from tollhouse.dashboard.errors import DashboardError
 from tollhouse.dashboard.models import ERROR_RESPONSES, ErrorResponse, LoginRequest, LoginResponse, StatusResponse
 
 log = logging.getLogger("tollhouse.dashboard.login")
 
 router = APIRouter(tags=["auth"], responses=ERROR_RESPONSES)
 
-# One message for unknown user and wrong password: the answer must not reveal which emails exist.
-LOGIN_FAILED = "Invalid username or password"
-LOCKED_OUT = "Too many failed logins; try again later"
 LOCKED = {429: {"model": ErrorResponse, "description": "Too many failed logins for this email or address; "
                                                         "Retry-After says when to try again."}}
 
@@ -33,21 +29,7 @@ def login(body: LoginRequest, request: Request, store: StoreDep, settings: Setti
           throttle: ThrottleDep) -> LoginResponse:
     email = body.login_name
     address = request.client.host if request.client else None
-    retry_after = throttle.retry_after(email, address)
-    if retry_after is not None:
-        log.warning("login refused for %s from %s: locked out", email, address)
-        raise DashboardError(429, LOCKED_OUT, headers={"Retry-After": str(retry_after)})
-    user = store.find_user(email)
-    if user is None:
-        spend_password_check_time(settings.admin_password_hash)
-        log.warning("failed login for %s", email, extra={"fields": {"reason": "unknown user"}})
-        throttle.failed(email, address)
-        raise DashboardError(401, LOGIN_FAILED)
-    if not password_matches(body.password, user["password_hash"]):
-        log.warning("failed login for %s", email, extra={"fields": {"reason": "wrong password"}})
-        throttle.failed(email, address)
-        raise DashboardError(401, LOGIN_FAILED)
-    throttle.succeeded(email)
+    user = authenticate(store, throttle, settings.admin_password_hash, email, body.password, address)
     token, expires_at = issue_session(store, user, settings.token_ttl_seconds)
     log.info("login by %s", email)
     return LoginResponse(access_token=token, expires_at=int(expires_at.timestamp()))
