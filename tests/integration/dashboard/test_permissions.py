@@ -49,7 +49,7 @@ UNGUARDED = {("POST", "/api/login"), ("POST", "/api/logout")}  # logout: any log
 def test_every_api_route_is_in_the_matrix_and_declares_its_permission(settings):
     declared = set()
     for route in _api_routes(create_app(settings).routes):
-        if not route.path.startswith("/api"):
+        if not route.path.startswith("/api/"):  # the JSON API, not the web pages (/apis...)
             continue
         for method in route.methods:
             if (method, route.path) in UNGUARDED:

@@ -24,6 +24,7 @@ from tollhouse.dashboard.errors import BadRequest, DashboardError
 from tollhouse.dashboard.models import ERROR_RESPONSES, ApiEnvelope, ApiList, ErrorResponse, StatusResponse
 from tollhouse.dashboard.paging import page_count, page_window
 from tollhouse.dashboard.permissions import require
+from tollhouse.dashboard.publish import Publisher
 from tollhouse.dashboard.store import ROUTE_INDEX, Store, duplicate_index
 
 log = logging.getLogger("tollhouse.dashboard.apis")
@@ -58,7 +59,14 @@ def get_api(api_id: ApiIdPath, user: Reader, store: StoreDep) -> dict:
 
 @router.post("", response_model=StatusResponse, summary="Create an API; Meta is its api_id")
 def create_api(body: ApiEnvelope, user: Writer, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
-    raw = body.api_definition
+    api_id, notified = create_definition(store, publisher, user, body.api_definition)
+    return StatusResponse(Message="API created" + ("" if notified else NOT_NOTIFIED), Meta=api_id)
+
+
+def create_definition(store: Store, publisher: Publisher, user: CurrentUser, raw: dict) -> tuple[str, bool]:
+    """Validate, store, audit and announce a new API in ``user``'s organisation; the JSON API and the web form
+    both create through here. Returns (api_id, whether the gateways were notified); ``BadRequest`` names the
+    fields at fault, and then nothing was stored."""
     if raw.get("api_id") in (None, ""):
         raw["api_id"] = new_api_id()
     raw["org_id"] = user.org_id
@@ -69,8 +77,7 @@ def create_api(body: ApiEnvelope, user: Writer, store: StoreDep, publisher: Publ
     _write(lambda: store.insert_api(_record(definition, raw)), definition)
     log.info("API %s created by %s", definition.api_id, user.email)
     audit.record(store, user, "apis", "create", definition.api_id, after=raw)
-    notified = publisher.publish(notify.API_ADDED, definition.api_id)
-    return StatusResponse(Message="API created" + ("" if notified else NOT_NOTIFIED), Meta=definition.api_id)
+    return definition.api_id, publisher.publish(notify.API_ADDED, definition.api_id)
 
 
 @router.put("/{api_id}", response_model=StatusResponse, summary="Replace an API definition")
