@@ -6,6 +6,7 @@ import bcrypt
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from pymongo import MongoClient
 
 from tollhouse.core import notify
 from tollhouse.dashboard.app import create_app
@@ -102,3 +103,11 @@ def user_auth(client: TestClient, auth: dict[str, str], email: str, permissions:
     """Headers of a new user with these permissions, logged in."""
     add_user(client, auth, email, permissions, is_admin)
     return {"authorization": login(client, email, USER_PASSWORD)}
+
+
+def other_org_admin(client: TestClient, settings: DashboardSettings) -> dict[str, str]:
+    """Headers of an admin of another organisation (written straight to MongoDB: the users API cannot)."""
+    db = MongoClient(settings.mongo_url)[settings.mongo_database]
+    db["users"].insert_one({"_id": "u2", "email": "other@example.test", "org_id": "other-org", "is_admin": True,
+                            "password_hash": bcrypt.hashpw(b"other password", bcrypt.gensalt(4)).decode()})
+    return {"authorization": login(client, "other@example.test", "other password")}

@@ -5,11 +5,10 @@ from __future__ import annotations
 import copy
 import json
 
-import bcrypt
 import pytest
 from pymongo import MongoClient
 
-from tests.integration.dashboard.conftest import definition, login
+from tests.integration.dashboard.conftest import definition, other_org_admin
 
 
 def create(client, auth, body: dict) -> str:
@@ -188,10 +187,7 @@ def test_bad_input_leaves_stored_data_untouched(client, auth, settings):
 
 def test_other_organisations_apis_are_invisible(client, auth, settings):
     api_id = create(client, auth, definition())
-    db = MongoClient(settings.mongo_url)[settings.mongo_database]
-    db["users"].insert_one({"_id": "u2", "email": "other@example.test", "org_id": "other-org", "is_admin": True,
-                            "password_hash": bcrypt.hashpw(b"other password", bcrypt.gensalt(4)).decode()})
-    other = {"authorization": login(client, "other@example.test", "other password")}
+    other = other_org_admin(client, settings)
 
     assert client.get("/api/apis", headers=other).json() == {"apis": [], "pages": 1}
     assert client.get(f"/api/apis/{api_id}", headers=other).status_code == 404

@@ -8,9 +8,8 @@ import bcrypt
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from pymongo import MongoClient
 
-from tests.integration.dashboard.conftest import KEY_HASH_SECRET, definition, login
+from tests.integration.dashboard.conftest import KEY_HASH_SECRET, definition, login, other_org_admin
 from tests.servers import free_port
 from tollhouse.core.keys import decode_session, hash_key, session_name
 from tollhouse.dashboard.app import create_app
@@ -216,10 +215,7 @@ def test_bad_input_leaves_the_stored_key_untouched(client, auth, orders, db):
 
 def test_other_organisations_keys_are_invisible(client, auth, orders, gold, settings):
     key = create(client, auth, session())["key_id"]
-    db = MongoClient(settings.mongo_url)[settings.mongo_database]
-    db["users"].insert_one({"_id": "u2", "email": "other@example.test", "org_id": "other-org", "is_admin": True,
-                            "password_hash": bcrypt.hashpw(b"other password", bcrypt.gensalt(4)).decode()})
-    other = {"authorization": login(client, "other@example.test", "other password")}
+    other = other_org_admin(client, settings)
 
     assert client.get("/api/keys", headers=other).json() == {"data": {"keys": []}, "pages": 1}
     assert client.get(f"/api/keys/{key}", headers=other).status_code == 404

@@ -6,11 +6,10 @@ import copy
 import json
 import re
 
-import bcrypt
 import pytest
 from pymongo import MongoClient
 
-from tests.integration.dashboard.conftest import NODE_SECRET, definition, login, received
+from tests.integration.dashboard.conftest import NODE_SECRET, definition, other_org_admin, received
 from tollhouse.core import notify
 from tollhouse.core.session import parse_policy
 
@@ -185,10 +184,7 @@ def test_bad_input_leaves_stored_data_untouched(client, auth, orders, settings):
 
 def test_other_organisations_policies_are_invisible(client, auth, orders, settings):
     policy_id = create(client, auth, policy())
-    db = MongoClient(settings.mongo_url)[settings.mongo_database]
-    db["users"].insert_one({"_id": "u2", "email": "other@example.test", "org_id": "other-org", "is_admin": True,
-                            "password_hash": bcrypt.hashpw(b"other password", bcrypt.gensalt(4)).decode()})
-    other = {"authorization": login(client, "other@example.test", "other password")}
+    other = other_org_admin(client, settings)
 
     assert client.get("/api/portal/policies", headers=other).json() == {"Data": [], "Pages": 1}
     assert client.get(f"/api/portal/policies/{policy_id}", headers=other).status_code == 404
