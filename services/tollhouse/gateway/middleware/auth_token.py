@@ -12,7 +12,8 @@ from __future__ import annotations
 from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import GatewayError, RequestContext
 from tollhouse.gateway.credentials import find_credential, strip_credential
-from tollhouse.gateway.keystore import KeyStore, StorageUnavailable
+from tollhouse.gateway.keystore import KeyStore
+from tollhouse.gateway.middleware.stored_key import stored_key
 
 MISSING = "Authorization field missing"
 UNKNOWN = "Access to this API has been disallowed"
@@ -34,10 +35,7 @@ class TokenAuth:
         if last is not None:
             ctx.key_digest, session = last
         else:
-            try:
-                session = await self.keys.get(key_hash)
-            except StorageUnavailable as exc:
-                raise GatewayError(503, str(exc)) from None
+            session = await stored_key(self.keys, key_hash)
         if session is None:
             raise GatewayError(403, UNKNOWN)
         ctx.api_key_hash = key_hash

@@ -30,7 +30,8 @@ import bcrypt
 
 from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import GatewayError, RequestContext
-from tollhouse.gateway.keystore import KeyStore, StorageUnavailable
+from tollhouse.gateway.keystore import KeyStore
+from tollhouse.gateway.middleware.stored_key import stored_key
 
 log = logging.getLogger("tollhouse.gateway.basic_auth")
 
@@ -128,10 +129,7 @@ class BasicAuth:
             raise GatewayError(400, NOT_BASE64) from None
 
         key_hash = self.keys.hash(user)
-        try:
-            session = await self.keys.get(key_hash)
-        except StorageUnavailable as exc:
-            raise GatewayError(503, str(exc)) from None
+        session = await stored_key(self.keys, key_hash)
         stored = session.basic_auth_data.password if session is not None else ""
         if not user or not BCRYPT_HASH.match(stored):
             if session is not None and stored:

@@ -34,7 +34,8 @@ from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import GatewayError, RequestContext
 from tollhouse.gateway.credentials import find_credential, strip_credential
 from tollhouse.gateway.http.messages import Request
-from tollhouse.gateway.keystore import KeyStore, StorageUnavailable
+from tollhouse.gateway.keystore import KeyStore
+from tollhouse.gateway.middleware.stored_key import stored_key
 
 MISSING = "Authorization field missing"
 MALFORMED = "Authorization field malformed: "
@@ -70,10 +71,7 @@ class SignatureAuth:
         signing_string = signing_string_of(request, params.get("headers", "date"))
 
         key_hash = self.keys.hash(params["keyId"])
-        try:
-            session = await self.keys.get(key_hash)
-        except StorageUnavailable as exc:
-            raise GatewayError(503, str(exc)) from None
+        session = await stored_key(self.keys, key_hash)
         secret = session.hmac_string if session is not None and session.hmac_enabled else ""
         expected = sign(secret or "no secret", algorithm, signing_string).encode()
         given = params["signature"]

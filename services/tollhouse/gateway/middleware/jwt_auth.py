@@ -38,7 +38,7 @@ from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import GatewayError, RequestContext
 from tollhouse.gateway.credentials import find_credential, strip_credential
 from tollhouse.gateway.jwks import JwksUnavailable
-from tollhouse.gateway.keystore import StorageUnavailable
+from tollhouse.gateway.middleware.stored_key import stored_key
 
 if TYPE_CHECKING:
     from tollhouse.gateway.pipeline import PipelineDeps
@@ -120,10 +120,7 @@ class JwtAuth:
         if kid is None:
             raise refused("the token has no kid header naming its key")
         key_hash = self.keys.hash(kid)
-        try:
-            session = await self.keys.get(key_hash)
-        except StorageUnavailable as exc:
-            raise GatewayError(503, str(exc)) from None
+        session = await stored_key(self.keys, key_hash)
         secret = session.jwt_data.secret if session is not None else ""
         if not secret:
             raise refused(PER_KEY_REFUSED)
