@@ -1,8 +1,9 @@
 """The dashboard's web app for people: server-rendered pages over the same store, permissions and login checks.
 
-``install(app)`` adds the pages (``routes.py``, ``apis.py``), the static files (``/static``: vanilla CSS and JS,
-no CDN), the answers of the web-only exceptions (``session.py``: redirect to login, 403 pages) and the security headers
-every page carries. The JSON API under ``/api`` is unchanged and never reads the session cookie.
+``install(app)`` adds the pages (``routes.py``: login, home, logout; then one module per screen), the static
+files (``/static``: vanilla CSS and JS, no CDN), the answers of the web-only exceptions (``session.py``: redirect
+to login, 403 pages) and the security headers every page carries. The JSON API under ``/api`` is unchanged and
+never reads the session cookie.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from tollhouse.dashboard.web import apis, routes
+from tollhouse.dashboard.web import account, analytics, apis, audit, keys, policies, routes, users
 from tollhouse.dashboard.web.session import CsrfRejected, LoginRequired, PageForbidden
 
 # Pages load only this site's own files; no page may be framed (clickjacking); never cached (they show the
@@ -28,8 +29,9 @@ PAGE_HEADERS = {
 
 
 def install(app: FastAPI) -> None:
-    app.include_router(routes.router)
-    app.include_router(apis.router)
+    # One module per screen; each holds its pages and form actions.
+    for module in (routes, account, apis, keys, policies, users, analytics, audit):
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=routes.HERE / "static"), name="static")
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(PageForbidden, _forbidden)

@@ -41,7 +41,7 @@ HERE = Path(__file__).parent
 # autoescape=True everywhere (not only *.html): every {{ value }} is HTML-escaped unless marked safe.
 templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True))
 
-# The screens the next slices add, by the area whose read access shows them.
+# The screens, by the area whose read access shows them (home page and top bar).
 SCREENS = [("apis", "APIs", "/apis"), ("keys", "Keys", "/keys"), ("policies", "Policies", "/policies"),
            ("analytics", "Analytics", "/analytics"), ("users", "Users", "/users"), ("system", "Audit log", "/audit")]
 assert {area for area, _, _ in SCREENS} == set(AREAS)
@@ -50,7 +50,14 @@ router = APIRouter(include_in_schema=False)
 
 
 def render(request: Request, name: str, status_code: int = 200, headers: dict | None = None, **context) -> Response:
+    session = context.get("session")
+    if session is not None:  # the top bar links to the screens this user may read
+        context.setdefault("nav", screens_of(session.user))
     return templates.TemplateResponse(request, name, context, status_code=status_code, headers=headers)
+
+
+def screens_of(user) -> list[tuple[str, str]]:
+    return [(label, path) for area, label, path in SCREENS if allows(user, area, "read")]
 
 
 def safe_next(value: str | None) -> str:
@@ -117,6 +124,5 @@ def logout(request: Request, session: SessionDep, form: FormDep, store: StoreDep
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep, store: StoreDep) -> Response:
     organisation = store.organisations.find_one({"_id": session.user.org_id}, {"owner_name": 1}) or {}
-    screens = [(label, path) for area, label, path in SCREENS if allows(session.user, area, "read")]
     return render(request, "home.html", session=session, organisation=organisation.get("owner_name", ""),
-                  screens=screens)
+                  screens=screens_of(session.user))
