@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from tollhouse.dashboard import health, web
 from tollhouse.dashboard.analytics import AnalyticsReader
 from tollhouse.dashboard.api import analytics, apis, audit, auth, keys, policies, system, users
-from tollhouse.dashboard.bootstrap import ensure_first_admin
+from tollhouse.dashboard.bootstrap import ensure_first_admin, has_admin, issue_code
 from tollhouse.dashboard.errors import install_error_handlers
 from tollhouse.dashboard.keystore import KeyStore
 from tollhouse.dashboard.publish import Publisher, redis_client
@@ -34,7 +34,11 @@ def _open_store(settings: DashboardSettings) -> Store:
     store = Store.connect(settings.mongo_url, settings.mongo_database, settings.mongo_timeout_seconds)
     try:
         store.ensure_indexes()
-        ensure_first_admin(store, settings.org_name, settings.admin_email, settings.admin_password_hash)
+        if settings.names_first_admin:
+            ensure_first_admin(store, settings.org_name, settings.admin_email, settings.admin_password_hash)
+        elif not has_admin(store):
+            log.warning("no administrator yet: open the dashboard's /bootstrap page and enter the one-time code %s",
+                        issue_code(store))
     except Exception:
         store.close()
         raise

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from tollhouse.core.aggregates import HOUR_COLLECTION, MINUTE_COLLECTION, RAW_COLLECTION
 from tollhouse.core.settings import ServiceSettings, check_secret
 
 ENV_PREFIX = "TOLLHOUSE_DASHBOARD_"
+FIRST_ADMIN_KEYS = ("org_name", "admin_email", "admin_password_hash")
 
 
 class DashboardSettings(ServiceSettings):
@@ -22,10 +23,11 @@ class DashboardSettings(ServiceSettings):
     node_secret: str
     # Keys are stored as HMAC-SHA256(key_hash_secret, key): the same as the gateways'.
     key_hash_secret: str
-    # The first organisation and admin, created at first start. Only a bcrypt hash is accepted.
-    org_name: str = Field(min_length=1)
-    admin_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
-    admin_password_hash: str
+    # The first organisation and admin, created at first start (the deploy sets all three). Only a bcrypt hash
+    # is accepted. Left out (all three), a dashboard with no admin yet offers /bootstrap with a one-time code.
+    org_name: str = ""
+    admin_email: str = Field("", pattern=r"^$|^[^@\s]+@[^@\s]+$")
+    admin_password_hash: str = ""
     token_ttl_seconds: int = Field(12 * 3600, ge=60, le=30 * 86400)
     # Login throttling (per email and per client address, shared through MongoDB): this many failures
     # within the window lock the email (or address) out for the lockout period, right password or not.
@@ -62,7 +64,7 @@ class DashboardSettings(ServiceSettings):
     @field_validator("admin_password_hash")
     @classmethod
     def _is_bcrypt_hash(cls, value: str) -> str:
-        if not (value.startswith(("$2b$", "$2a$", "$2y$")) and len(value) == 60):
+        if value and not (value.startswith(("$2b$", "$2a$", "$2y$")) and len(value) == 60):
             raise ValueError("must be a bcrypt hash ($2b$...), never a plain password; "
                              "make one with `tollhouse-dashboard hash-password`")
         return value
@@ -73,3 +75,16 @@ class DashboardSettings(ServiceSettings):
         if not value.startswith(("mongodb://", "mongodb+srv://")):
             raise ValueError("must be a mongodb:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _first_admin_whole_or_absent(self) -> DashboardSettings:
+        given = {name: bool(getattr(self, name)) for name in FIRST_ADMIN_KEYS}
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(name for name, present in given.items() if not present)
+            raise ValueError(f"{missing}: the first admin needs org_name, admin_email and admin_password_hash "
+                             "together (or none of them, to create it at /bootstrap)")
+        return self
+
+    @property
+    def names_first_admin(self) -> bool:
+        return bool(self.admin_email)

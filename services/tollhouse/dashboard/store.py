@@ -42,6 +42,7 @@ class Store:
         self.sessions: Collection = db["sessions"]
         self.audit: Collection = db["audit"]
         self.login_failures: Collection = db["login_failures"]
+        self.bootstrap_codes: Collection = db["bootstrap_codes"]
 
     @classmethod
     def connect(cls, url: str, database: str, timeout_seconds: float) -> Store:

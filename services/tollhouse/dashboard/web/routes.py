@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader
 from starlette.concurrency import run_in_threadpool
 
 from tollhouse.dashboard.auth import authenticate, issue_session
+from tollhouse.dashboard.bootstrap import has_admin
 from tollhouse.dashboard.deps import SettingsDep, StoreDep, ThrottleDep
 from tollhouse.dashboard.errors import DashboardError
 from tollhouse.dashboard.permissions import AREAS, allows
@@ -68,9 +69,12 @@ def safe_next(value: str | None) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, settings: SettingsDep, session: OptionalSessionDep, next: str = "/") -> Response:
+def login_page(request: Request, settings: SettingsDep, store: StoreDep, session: OptionalSessionDep,
+               next: str = "/") -> Response:
     if session is not None:
         return RedirectResponse(safe_next(next), status_code=303)
+    if not has_admin(store):  # a fresh dashboard without the deploy's admin: nobody can log in yet
+        return RedirectResponse("/bootstrap", status_code=303)
     return _login_form(request, settings, next)
 
 

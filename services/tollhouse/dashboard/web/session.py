@@ -86,8 +86,10 @@ def clear_session_cookie(response: Response, request: Request, settings: Dashboa
                            secure=is_secure(request, settings))
 
 
-def set_login_csrf_cookie(response: Response, request: Request, settings: DashboardSettings, token: str) -> None:
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login", httponly=True, samesite="strict",
+def set_login_csrf_cookie(response: Response, request: Request, settings: DashboardSettings, token: str,
+                          path: str = "/login") -> None:
+    """The double-submit CSRF cookie of a form shown before any session: login, and bootstrap at its own path."""
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path=path, httponly=True, samesite="strict",
                         secure=is_secure(request, settings))
 
 
