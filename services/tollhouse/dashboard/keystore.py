@@ -60,6 +60,20 @@ class KeyStore:
                     hashes.append(name.decode().removeprefix(SESSION_PREFIX))
         return hashes
 
+    def quota_usage(self, key_hash: str, scope: str = "") -> tuple[int, int]:
+        """The key's quota counter as the gateways keep it (``gateway/ratelimit.py``: a hash of ``used`` and
+        ``renews``, Redis time in µs; ``scope`` the API id of a per-API quota): (requests used in the running
+        period, when it renews in unix µs or 0 for never). (0, 0) when no period runs, or the last one is over."""
+        name = f"{QUOTA_PREFIX}{scope}-{key_hash}" if scope else f"{QUOTA_PREFIX}{key_hash}"
+        used, renews = self._redis.hmget(name, "used", "renews")
+        if used is None:
+            return 0, 0
+        renews_us = int(renews or 0)
+        seconds, micros = self._redis.time()  # the gateways' clock: Redis's own
+        if renews_us and renews_us <= seconds * 1_000_000 + micros:
+            return 0, 0
+        return int(used), renews_us
+
     def drop_counters(self, key_hash: str, *, rate: bool = True, quota: bool = True) -> None:
         """Delete the key's rate-limit (``rate``) and quota (``quota``) counters, per-API ones included."""
         prefixes = ([RATE_PREFIX] if rate else []) + ([QUOTA_PREFIX] if quota else [])

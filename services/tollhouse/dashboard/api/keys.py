@@ -74,14 +74,21 @@ def list_keys(user: Reader, keys: KeyStoreDep, settings: SettingsDep,
 
 @router.post("", response_model=KeyData, summary="Create a key; key_id is the generated key, shown only now")
 def create_key(body: SessionBody, user: Writer, store: StoreDep, keys: KeyStoreDep) -> dict:
-    session = _prepared(store, user.org_id, dict(body), None)
+    return _key_data(*create_generated_key(store, keys, user, dict(body)))
+
+
+def create_generated_key(store: Store, keys: KeyStore, user: CurrentUser, raw: dict) -> tuple[str, str, SessionState]:
+    """Validate ``raw`` as a session of ``user``'s organisation, store it under a new generated key and audit it;
+    the JSON API and the web form both create keys here. Returns (key, its hash, the stored session); the key is
+    not kept anywhere. ``BadRequest`` names the fields at fault, and then nothing was stored."""
+    session = _prepared(store, user.org_id, raw, None)
     key = generate_key(user.org_id)
     key_hash = keys.hash(key)
     if not keys.put(key_hash, session, only_if="absent"):
         raise DashboardError(500, "a generated key collided with a stored one; try again")
     log.info("key %s created by %s", key_hash, user.email)
     audit.record(store, user, "keys", "create", key_hash, after=_audited(session))
-    return _key_data(key, key_hash, session)
+    return key, key_hash, session
 
 
 @router.post("/{key}", response_model=KeyData, responses={409: {"model": ErrorResponse,
@@ -105,7 +112,7 @@ def create_custom_key(key: Annotated[str, Path(description="The key to create.")
 @router.get("/{key}", response_model=KeyData, summary="Read a key's session")
 def get_key(key: KeyPath, user: Reader, keys: KeyStoreDep, hashed: HashedQuery = None) -> dict:
     key_hash = _address(keys, key, hashed)
-    return _key_data(key, key_hash, _existing(keys, user.org_id, key_hash))
+    return _key_data(key, key_hash, existing_key(keys, user.org_id, key_hash))
 
 
 @router.put("/{key}", response_model=KeyData, summary="Replace a key's session")
@@ -114,7 +121,7 @@ def update_key(key: KeyPath, body: SessionBody, user: Writer, store: StoreDep, k
                suppress_reset: Annotated[str | None, Query(description="1: keep the key's quota counter.")] = None
                ) -> dict:
     key_hash = _address(keys, key, hashed)
-    existing = _existing(keys, user.org_id, key_hash)
+    existing = existing_key(keys, user.org_id, key_hash)
     session = _prepared(store, user.org_id, dict(body), existing)
     if not keys.put(key_hash, session, only_if="present"):
         raise DashboardError(404, KEY_NOT_FOUND)  # deleted meanwhile: not brought back
@@ -128,14 +135,19 @@ def update_key(key: KeyPath, body: SessionBody, user: Writer, store: StoreDep, k
 @router.delete("/{key}", response_model=StatusResponse, summary="Delete a key and its counters")
 def delete_key(key: KeyPath, user: Writer, store: StoreDep, keys: KeyStoreDep,
                hashed: HashedQuery = None) -> StatusResponse:
-    key_hash = _address(keys, key, hashed)
-    existing = _existing(keys, user.org_id, key_hash)
+    delete_stored_key(store, keys, user, _address(keys, key, hashed))
+    return StatusResponse(Message="Key deleted successfully.")
+
+
+def delete_stored_key(store: Store, keys: KeyStore, user: CurrentUser, key_hash: str) -> None:
+    """Delete the key ``key_hash`` of ``user``'s organisation and its counters, and audit it (JSON API and web
+    form alike); ``DashboardError`` 404 when the organisation has no such key."""
+    existing = existing_key(keys, user.org_id, key_hash)
     if not keys.delete(key_hash):
         raise DashboardError(404, KEY_NOT_FOUND)
     keys.drop_counters(key_hash)
     log.info("key %s deleted by %s", key_hash, user.email)
     audit.record(store, user, "keys", "delete", key_hash, before=_audited(existing))
-    return StatusResponse(Message="Key deleted successfully.")
 
 
 def _flag(value: str | None) -> bool:
@@ -151,7 +163,8 @@ def _address(keys: KeyStore, key: str, hashed: str | None) -> str:
     return key
 
 
-def _existing(keys: KeyStore, org_id: str, key_hash: str) -> SessionState:
+def existing_key(keys: KeyStore, org_id: str, key_hash: str) -> SessionState:
+    """The session of key ``key_hash`` when it belongs to organisation ``org_id``; else ``DashboardError`` 404."""
     try:
         session = keys.get(key_hash)
     except ValueError:  # not a session document: nothing this API can show or change

@@ -39,6 +39,7 @@ from tollhouse.dashboard.errors import BadRequest, DashboardError
 from tollhouse.dashboard.models import ERROR_RESPONSES, ErrorResponse, PolicyDict, PolicyList, StatusResponse
 from tollhouse.dashboard.paging import page_count, page_window
 from tollhouse.dashboard.permissions import require
+from tollhouse.dashboard.publish import Publisher
 from tollhouse.dashboard.store import Store
 
 log = logging.getLogger("tollhouse.dashboard.policies")
@@ -70,7 +71,14 @@ def get_policy(policy_id: PolicyIdPath, user: Reader, store: StoreDep) -> dict:
 
 @router.post("", response_model=StatusResponse, summary="Create a policy; Message and Meta are its id")
 def create_policy(body: PolicyBody, user: Writer, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
-    raw = dict(body)
+    policy_id, notified = create_policy_document(store, publisher, user, dict(body))
+    return StatusResponse(Message=policy_id + ("" if notified else NOT_NOTIFIED), Meta=policy_id)
+
+
+def create_policy_document(store: Store, publisher: Publisher, user: CurrentUser, raw: dict) -> tuple[str, bool]:
+    """Validate, store, audit and announce a new policy of ``user``'s organisation; the JSON API and the web form
+    both create policies here. Returns (its id, whether the gateways were notified); ``BadRequest`` names the
+    fields at fault, and then nothing was stored."""
     policy_id = _given_id(raw) or str(ObjectId())
     policy = _validated(store, user.org_id, raw, policy_id)
     if store.policy_id_taken(policy.id):
@@ -80,15 +88,21 @@ def create_policy(body: PolicyBody, user: Writer, store: StoreDep, publisher: Pu
     _write(lambda: store.insert_policy(document), policy.id)
     log.info("policy %s created by %s", policy.id, user.email)
     audit.record(store, user, "policies", "create", policy.id, after=document)
-    notified = publisher.publish(notify.POLICY_CHANGED, policy.id)
-    return StatusResponse(Message=policy.id + ("" if notified else NOT_NOTIFIED), Meta=policy.id)
+    return policy.id, publisher.publish(notify.POLICY_CHANGED, policy.id)
 
 
 @router.put("/{policy_id}", response_model=StatusResponse, summary="Replace a policy")
 def update_policy(policy_id: PolicyIdPath, body: PolicyBody, user: Writer, store: StoreDep,
                   publisher: PublisherDep) -> StatusResponse:
+    notified = update_policy_document(store, publisher, user, policy_id, dict(body))
+    return StatusResponse(Message="Data updated" + ("" if notified else NOT_NOTIFIED))
+
+
+def update_policy_document(store: Store, publisher: Publisher, user: CurrentUser, policy_id: str, raw: dict) -> bool:
+    """Validate, replace, audit and announce policy ``policy_id`` of ``user``'s organisation (JSON API and web form
+    alike). Returns whether the gateways were notified; ``BadRequest`` names the fields at fault and
+    ``DashboardError`` 404 a missing policy, and then nothing was stored."""
     existing = _existing(store, user.org_id, policy_id)
-    raw = dict(body)
     given = _given_id(raw)
     if given is not None and given != policy_id:
         raise BadRequest([("id", f"must be {policy_id}, the policy being modified (ids cannot change)")])
@@ -98,20 +112,25 @@ def update_policy(policy_id: PolicyIdPath, body: PolicyBody, user: Writer, store
         raise DashboardError(404, POLICY_NOT_FOUND)  # deleted by someone else since we read it
     log.info("policy %s modified by %s", policy_id, user.email)
     audit.record(store, user, "policies", "update", policy_id, before=existing, after=document)
-    notified = publisher.publish(notify.POLICY_CHANGED, policy_id)
-    return StatusResponse(Message="Data updated" + ("" if notified else NOT_NOTIFIED))
+    return publisher.publish(notify.POLICY_CHANGED, policy_id)
 
 
 @router.delete("/{policy_id}", response_model=StatusResponse,
                summary="Delete a policy (keys applying it are refused by the gateways from then on)")
 def delete_policy(policy_id: PolicyIdPath, user: Writer, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
+    notified = delete_policy_document(store, publisher, user, policy_id)
+    return StatusResponse(Message="Data deleted" + ("" if notified else NOT_NOTIFIED))
+
+
+def delete_policy_document(store: Store, publisher: Publisher, user: CurrentUser, policy_id: str) -> bool:
+    """Delete, audit and announce policy ``policy_id`` of ``user``'s organisation (JSON API and web form alike).
+    Returns whether the gateways were notified; ``DashboardError`` 404 when there is no such policy."""
     deleted = store.delete_policy(user.org_id, policy_id)
     if deleted is None:
         raise DashboardError(404, POLICY_NOT_FOUND)
     log.info("policy %s deleted by %s", policy_id, user.email)
     audit.record(store, user, "policies", "delete", policy_id, before=deleted)
-    notified = publisher.publish(notify.POLICY_CHANGED, policy_id)
-    return StatusResponse(Message="Data deleted" + ("" if notified else NOT_NOTIFIED))
+    return publisher.publish(notify.POLICY_CHANGED, policy_id)
 
 
 def _existing(store: Store, org_id: str, policy_id: str) -> dict:
