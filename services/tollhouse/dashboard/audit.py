@@ -67,6 +67,14 @@ def entries(store: Store, org_id: str, skip: int, limit: int, *, area: str | Non
     return [_json_ready(entry) for entry in cursor], store.audit.count_documents(query)
 
 
+def entry(store: Store, org_id: str, entry_id: str) -> dict | None:
+    """One entry of the organisation by its id (as ``entries`` shows it), or None."""
+    if not ObjectId.is_valid(entry_id):
+        return None
+    found = store.audit.find_one({"_id": ObjectId(entry_id), "org_id": org_id})
+    return None if found is None else _json_ready(found)
+
+
 def user_view(document: dict | None) -> dict | None:
     """What the audit log (and the users API) show of a user: never the password hash."""
     if document is None:

@@ -261,7 +261,8 @@ class AuditEntry(BaseModel):
     user_id: str
     user_email: str
     area: str
-    action: str = Field(description="create, update, delete or reset_password.")
+    action: str = Field(description="create, update, delete, reset_password (by a user manager) or "
+                                    "change_password (by the user, on /account).")
     target: str = Field(description="The api_id, key hash, policy id or user id changed.")
     before: Any = Field(description="The document before the change (null for a creation).")
     after: Any = Field(description="The document after the change (null for a deletion).")

@@ -41,6 +41,7 @@ from tollhouse.dashboard.models import (
 )
 from tollhouse.dashboard.paging import page_count, page_window
 from tollhouse.dashboard.permissions import effective, exceeds, require
+from tollhouse.dashboard.settings import DashboardSettings
 from tollhouse.dashboard.store import Store, utcnow
 
 log = logging.getLogger("tollhouse.dashboard.users")
@@ -69,79 +70,109 @@ def list_users(user: Reader, store: StoreDep, settings: SettingsDep,
 
 @router.get("/{user_id}", response_model=UserView, summary="Read one user")
 def get_user(user_id: UserIdPath, user: Reader, store: StoreDep) -> dict:
-    return _view(_existing(store, user.org_id, user_id))
+    return _view(existing_user(store, user.org_id, user_id))
 
 
 # Plain ``def``: bcrypt must run in the threadpool, not on the event loop.
 @router.post("", response_model=StatusResponse, summary="Create a user; Meta is its id")
 def create_user(body: UserCreate, user: Writer, store: StoreDep, settings: SettingsDep) -> StatusResponse:
-    _check_grant(user, body.is_admin, body.user_permissions)
-    email = body.email_address.strip().lower()
-    if store.find_user(email) is not None:
-        raise DashboardError(409, f"A user with the email {email} already exists")
-    document = {"_id": uuid.uuid4().hex, "email": email, "org_id": user.org_id,
-                "password_hash": hash_password(body.password, _cost(settings.admin_password_hash)),
-                "is_admin": body.is_admin, "permissions": dict(body.user_permissions), "created_at": utcnow()}
-    try:
-        store.insert_user(document)
-    except DuplicateKeyError:  # created meanwhile by someone else
-        raise DashboardError(409, f"A user with the email {email} already exists") from None
-    log.info("user %s created by %s", email, user.email)
-    audit.record(store, user, "users", "create", document["_id"], after=audit.user_view(document))
+    document = add_user(store, settings, user, body.email_address, body.password, body.is_admin,
+                        dict(body.user_permissions))
     return StatusResponse(Message="User created", Meta=document["_id"])
 
 
 @router.put("/{user_id}", response_model=StatusResponse, summary="Change a user's permissions or admin flag")
 def update_user(user_id: UserIdPath, body: UserUpdate, user: Writer, store: StoreDep) -> StatusResponse:
-    existing = _existing(store, user.org_id, user_id)
-    _check_may_manage(user, existing)
-    is_admin = bool(existing.get("is_admin")) if body.is_admin is None else body.is_admin
-    permissions = dict(existing.get("permissions") or {}) if body.user_permissions is None \
-        else dict(body.user_permissions)
-    _check_grant(user, is_admin, permissions)
-    if existing.get("is_admin") and not is_admin and store.admin_count(user.org_id) <= 1:
-        raise DashboardError(409, "The organisation's last admin cannot lose the admin flag")
-    updated = store.update_user(user.org_id, user_id, {"is_admin": is_admin, "permissions": permissions})
-    if updated is None:
-        raise DashboardError(404, USER_NOT_FOUND)
-    log.info("user %s modified by %s", existing["email"], user.email)
-    audit.record(store, user, "users", "update", user_id, before=audit.user_view(existing),
-                 after=audit.user_view(updated))
+    change_access(store, user, user_id, body.is_admin,
+                  None if body.user_permissions is None else dict(body.user_permissions))
     return StatusResponse(Message="User updated")
 
 
 @router.post("/{user_id}/actions/reset", response_model=StatusResponse, summary="Set a user's password")
 def reset_password(user_id: UserIdPath, body: PasswordReset, user: Writer, store: StoreDep,
                    settings: SettingsDep) -> StatusResponse:
-    existing = _existing(store, user.org_id, user_id)
-    _check_may_manage(user, existing)
-    password_hash = hash_password(body.new_password, _cost(settings.admin_password_hash))
-    if store.update_user(user.org_id, user_id, {"password_hash": password_hash}) is None:
-        raise DashboardError(404, USER_NOT_FOUND)
-    store.delete_sessions_of(user_id, keep_token_hash=user.token_hash)
-    log.info("password of user %s reset by %s", existing["email"], user.email)
-    view = audit.user_view(existing)
-    audit.record(store, user, "users", "reset_password", user_id, before=view, after=view)
+    set_password(store, settings, user, user_id, body.new_password)
     return StatusResponse(Message="User password updated")
 
 
 @router.delete("/{user_id}", response_model=StatusResponse, summary="Delete a user and revoke its tokens")
 def delete_user(user_id: UserIdPath, user: Writer, store: StoreDep) -> StatusResponse:
-    existing = _existing(store, user.org_id, user_id)
-    if user_id == user.user_id:
-        raise DashboardError(409, "You cannot delete yourself")
-    _check_may_manage(user, existing)
-    if existing.get("is_admin") and store.admin_count(user.org_id) <= 1:
-        raise DashboardError(409, "The organisation's last admin cannot be deleted")
-    deleted = store.delete_user(user.org_id, user_id)
-    if deleted is None:
-        raise DashboardError(404, USER_NOT_FOUND)
-    log.info("user %s deleted by %s", existing["email"], user.email)
-    audit.record(store, user, "users", "delete", user_id, before=audit.user_view(deleted))
+    remove_user(store, user, user_id)
     return StatusResponse(Message="User deleted")
 
 
-def _existing(store: Store, org_id: str, user_id: str) -> dict:
+# The rules themselves, shared by the JSON API above and the web screens (``web/users.py``): each checks
+# everything first, then writes once and audits; a refusal is a ``DashboardError`` and changes nothing.
+# ``password`` must already satisfy ``models.Password`` (the API's body model or the web form checks it).
+
+def add_user(store: Store, settings: DashboardSettings, caller: CurrentUser, email: str, password: str,
+             is_admin: bool, permissions: dict[str, str]) -> dict:
+    """Create a user in ``caller``'s organisation; the stored document. 403 beyond the caller's rights, 409 taken."""
+    _check_grant(caller, is_admin, permissions)
+    email = email.strip().lower()
+    if store.find_user(email) is not None:
+        raise DashboardError(409, f"A user with the email {email} already exists")
+    document = {"_id": uuid.uuid4().hex, "email": email, "org_id": caller.org_id,
+                "password_hash": hash_password(password, password_cost(settings)),
+                "is_admin": is_admin, "permissions": permissions, "created_at": utcnow()}
+    try:
+        store.insert_user(document)
+    except DuplicateKeyError:  # created meanwhile by someone else
+        raise DashboardError(409, f"A user with the email {email} already exists") from None
+    log.info("user %s created by %s", email, caller.email)
+    audit.record(store, caller, "users", "create", document["_id"], after=audit.user_view(document))
+    return document
+
+
+def change_access(store: Store, caller: CurrentUser, user_id: str, is_admin: bool | None,
+                  permissions: dict[str, str] | None) -> dict:
+    """Set a user's admin flag and/or permissions (None: unchanged); the document after."""
+    existing = existing_user(store, caller.org_id, user_id)
+    _check_may_manage(caller, existing)
+    is_admin = bool(existing.get("is_admin")) if is_admin is None else is_admin
+    permissions = dict(existing.get("permissions") or {}) if permissions is None else permissions
+    _check_grant(caller, is_admin, permissions)
+    if existing.get("is_admin") and not is_admin and store.admin_count(caller.org_id) <= 1:
+        raise DashboardError(409, "The organisation's last admin cannot lose the admin flag")
+    updated = store.update_user(caller.org_id, user_id, {"is_admin": is_admin, "permissions": permissions})
+    if updated is None:
+        raise DashboardError(404, USER_NOT_FOUND)
+    log.info("user %s modified by %s", existing["email"], caller.email)
+    audit.record(store, caller, "users", "update", user_id, before=audit.user_view(existing),
+                 after=audit.user_view(updated))
+    return updated
+
+
+def set_password(store: Store, settings: DashboardSettings, caller: CurrentUser, user_id: str, password: str,
+                 action: str = "reset_password") -> None:
+    """Set a user's password and revoke its other sessions (the caller's own session in use is kept)."""
+    existing = existing_user(store, caller.org_id, user_id)
+    _check_may_manage(caller, existing)
+    password_hash = hash_password(password, password_cost(settings))
+    if store.update_user(caller.org_id, user_id, {"password_hash": password_hash}) is None:
+        raise DashboardError(404, USER_NOT_FOUND)
+    store.delete_sessions_of(user_id, keep_token_hash=caller.token_hash)
+    log.info("password of user %s set by %s (%s)", existing["email"], caller.email, action)
+    view = audit.user_view(existing)
+    audit.record(store, caller, "users", action, user_id, before=view, after=view)
+
+
+def remove_user(store: Store, caller: CurrentUser, user_id: str) -> None:
+    """Delete a user of ``caller``'s organisation and its sessions; never oneself nor the last admin (409)."""
+    existing = existing_user(store, caller.org_id, user_id)
+    if user_id == caller.user_id:
+        raise DashboardError(409, "You cannot delete yourself")
+    _check_may_manage(caller, existing)
+    if existing.get("is_admin") and store.admin_count(caller.org_id) <= 1:
+        raise DashboardError(409, "The organisation's last admin cannot be deleted")
+    deleted = store.delete_user(caller.org_id, user_id)
+    if deleted is None:
+        raise DashboardError(404, USER_NOT_FOUND)
+    log.info("user %s deleted by %s", existing["email"], caller.email)
+    audit.record(store, caller, "users", "delete", user_id, before=audit.user_view(deleted))
+
+
+def existing_user(store: Store, org_id: str, user_id: str) -> dict:
     document = store.get_user(org_id, user_id)
     if document is None:
         raise DashboardError(404, USER_NOT_FOUND)
@@ -153,7 +184,9 @@ def _check_grant(caller: CurrentUser, is_admin: bool, permissions: dict[str, str
         raise DashboardError(403, "Forbidden: only an admin may grant admin")
     beyond = exceeds(permissions, caller)
     if beyond:
-        raise DashboardError(403, f"Forbidden: you cannot grant more than you have ({', '.join(sorted(beyond))})")
+        details = "; ".join(f"{permissions[area]} on {area}: you have {caller.permissions.get(area, 'none')}"
+                            for area in sorted(beyond))
+        raise DashboardError(403, f"Forbidden: you cannot grant {details}")
 
 
 def _check_may_manage(caller: CurrentUser, target: dict) -> None:
@@ -166,8 +199,9 @@ def _view(document: dict) -> dict:
     return {**view, "user_permissions": effective(view["is_admin"], view["user_permissions"])}
 
 
-def _cost(reference_hash: str) -> int:
+def password_cost(settings: DashboardSettings) -> int:
+    """bcrypt cost of new passwords: that of the deploy's admin hash."""
     try:
-        return int(reference_hash.split("$")[2])
+        return int(settings.admin_password_hash.split("$")[2])
     except (IndexError, ValueError):
         return DEFAULT_BCRYPT_ROUNDS
