@@ -70,11 +70,12 @@ def test_records_land_with_their_fields_and_types(tmp_path, redis_url, mongo_url
 def test_raw_collection_is_created_capped(tmp_path, redis_url, mongo_url, mongo_db_name):
     settings = settings_for(tmp_path, redis_url, mongo_url, mongo_db_name, raw_collection="raw_capped")
     collection = raw_collection(mongo_url, mongo_db_name, "raw_capped")
-    # Done when the sink's init has made the collection and its indexes (_id plus five).
-    asyncio.run(drain_until(settings, lambda: len(collection.index_information()) == 6))
+    # Done when the sink's init has made the collection and its indexes (_id plus six).
+    asyncio.run(drain_until(settings, lambda: len(collection.index_information()) == 7))
     assert collection.options() == {"capped": True, "size": 64 << 20}
     keys = [index["key"] for index in collection.index_information().values()]
     assert [("api_id", 1), ("timestamp", -1)] in keys and [("timestamp", -1)] in keys
+    assert [("org_id", 1), ("response_code", 1), ("timestamp", -1)] in keys  # the log browser's status filter
 
 
 def test_a_backlog_larger_than_a_chunk_drains_without_waiting_for_each_purge(

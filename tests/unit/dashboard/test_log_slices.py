@@ -21,6 +21,12 @@ def test_only_an_indexed_equality_goes_to_the_server():
     both = LogFilter(api_id="a", key_hash="k")
     assert both.server_side() == {"api_key": "k"} and both.checked_here
     assert both.matches({"api_id": "a", "api_key": "k"}) and not both.matches({"api_id": "b", "api_key": "k"})
+    status = LogFilter(api_id="a", status=503)
+    assert status.server_side() == {"response_code": 503} and status.checked_here, "a status goes before the API"
+    assert not LogFilter(status=503).checked_here
+    assert LogFilter(key_hash="k", status=503).server_side() == {"api_key": "k"}
     errors = LogFilter(errors_only=True, status=503)
-    assert errors.server_side() == {} and errors.checked_here
+    assert errors.server_side() == {"response_code": 503} and errors.checked_here and not errors.matches_nothing
     assert errors.matches({"response_code": 503}) and not errors.matches({"response_code": 500})
+    assert LogFilter(errors_only=True).server_side() == {} and LogFilter(errors_only=True).checked_here
+    assert LogFilter(errors_only=True, status=200).matches_nothing

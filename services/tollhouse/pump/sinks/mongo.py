@@ -31,13 +31,15 @@ TRANSIENT_CODES = frozenset({
     64, 100,  # write concern failed / unsatisfiable
 })
 # The log browser (dashboard/analytics.py) reads one organisation's records over a time range, newest
-# first: all of them, one API's or one key's (its other filters are checked on what these find).
+# first: all of them, one API's, one key's or one status code's (its other filters are checked on what
+# these find; ``LogFilter.server_side`` picks the one index).
 RAW_INDEXES = (
     [("timestamp", DESCENDING)],
     [("api_id", ASCENDING), ("timestamp", DESCENDING)],
     [("org_id", ASCENDING), ("timestamp", DESCENDING)],
     [("org_id", ASCENDING), ("api_id", ASCENDING), ("timestamp", DESCENDING)],
     [("org_id", ASCENDING), ("api_key", ASCENDING), ("timestamp", DESCENDING)],
+    [("org_id", ASCENDING), ("response_code", ASCENDING), ("timestamp", DESCENDING)],
 )
 
 
