@@ -83,8 +83,15 @@ def create_definition(store: Store, publisher: Publisher, user: CurrentUser, raw
 @router.put("/{api_id}", response_model=StatusResponse, summary="Replace an API definition")
 def update_api(api_id: ApiIdPath, body: ApiEnvelope, user: Writer, store: StoreDep,
                publisher: PublisherDep) -> StatusResponse:
+    notified = update_definition(store, publisher, user, api_id, body.api_definition)
+    return StatusResponse(Message="API modified" + ("" if notified else NOT_NOTIFIED))
+
+
+def update_definition(store: Store, publisher: Publisher, user: CurrentUser, api_id: str, raw: dict) -> bool:
+    """Validate and replace, audit and announce the definition of API ``api_id`` in ``user``'s organisation; the
+    JSON API and the web form both edit through here. Returns whether the gateways were notified; ``BadRequest``
+    names the fields at fault and ``DashboardError`` 404 a missing API, and then nothing was stored."""
     existing = _existing(store, user.org_id, api_id)
-    raw = body.api_definition
     if raw.get("api_id") in (None, ""):
         raw["api_id"] = api_id
     elif raw["api_id"] != api_id:
@@ -98,19 +105,24 @@ def update_api(api_id: ApiIdPath, body: ApiEnvelope, user: Writer, store: StoreD
         raise DashboardError(404, "API not found")
     log.info("API %s modified by %s", api_id, user.email)
     audit.record(store, user, "apis", "update", api_id, before=existing["definition"], after=raw)
-    notified = publisher.publish(notify.API_UPDATED, api_id)
-    return StatusResponse(Message="API modified" + ("" if notified else NOT_NOTIFIED))
+    return publisher.publish(notify.API_UPDATED, api_id)
 
 
 @router.delete("/{api_id}", response_model=StatusResponse, summary="Delete an API")
 def delete_api(api_id: ApiIdPath, user: Writer, store: StoreDep, publisher: PublisherDep) -> StatusResponse:
+    notified = delete_definition(store, publisher, user, api_id)
+    return StatusResponse(Message="API deleted" + ("" if notified else NOT_NOTIFIED))
+
+
+def delete_definition(store: Store, publisher: Publisher, user: CurrentUser, api_id: str) -> bool:
+    """Delete, audit and announce API ``api_id`` of ``user``'s organisation (JSON API and web form alike).
+    Returns whether the gateways were notified; ``DashboardError`` 404 when there is no such API."""
     deleted = store.delete_api(user.org_id, api_id)
     if deleted is None:
         raise DashboardError(404, "API not found")
     log.info("API %s deleted by %s", api_id, user.email)
     audit.record(store, user, "apis", "delete", api_id, before=deleted["definition"])
-    notified = publisher.publish(notify.API_REMOVED, api_id)
-    return StatusResponse(Message="API deleted" + ("" if notified else NOT_NOTIFIED))
+    return publisher.publish(notify.API_REMOVED, api_id)
 
 
 def _existing(store: Store, org_id: str, api_id: str) -> dict:

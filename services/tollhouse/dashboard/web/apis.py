@@ -1,10 +1,11 @@
-"""The APIs screens: the organisation's list (``GET /apis``) and the new-API form (``GET/POST /apis/new``).
+"""The APIs screens: the organisation's list (``GET /apis``), the API designer for a new API (``/apis/new``) and
+for an existing one (``/apis/{api_id}``), and deleting one (``/apis/{api_id}/delete``, after a confirmation page).
 
-The form is the designer's first cut: name, listen path, upstream, authentication (keyless or auth token), an
-optional global rate limit and strip-listen-path. It builds a Tyk definition and creates it through
-``api.apis.create_definition``, the very code path of ``POST /api/apis`` (validation by ``parse_definition``,
-route conflict check, audit record, notice to the gateways). A refused definition re-renders the form with the
-user's values and each error next to the field its dotted path names; nothing is stored.
+The designer (``api_designer.ApiForm``) writes its fields over the stored definition; the result goes through the
+very functions of the JSON API (``create_definition``, ``update_definition``, ``delete_definition`` in
+``api.apis``: validation by ``parse_definition``, route conflict check, audit record, notice to the gateways). A
+refused definition re-renders the form with the user's values and each error next to the field its dotted path
+names; nothing is stored.
 """
 
 from __future__ import annotations
@@ -14,11 +15,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from tollhouse.core.apidef import DefinitionError, parse_definition
-from tollhouse.dashboard.api.apis import create_definition
+from tollhouse.core.apidef import HMAC_ALGORITHMS, DefinitionError, parse_definition
+from tollhouse.dashboard.api.apis import create_definition, delete_definition, update_definition
 from tollhouse.dashboard.deps import PublisherDep, StoreDep
-from tollhouse.dashboard.errors import BadRequest
+from tollhouse.dashboard.errors import BadRequest, DashboardError
 from tollhouse.dashboard.permissions import allows
+from tollhouse.dashboard.web.api_designer import (
+    AUTH_KINDS,
+    METHODS,
+    RULE_KINDS,
+    VERSION_LOCATIONS,
+    ApiForm,
+)
 from tollhouse.dashboard.web.routes import render
 from tollhouse.dashboard.web.session import FormDep, WebSession, page
 
@@ -27,24 +35,8 @@ router = APIRouter(include_in_schema=False)
 Reader = Annotated[WebSession, Depends(page("apis", "read"))]
 Writer = Annotated[WebSession, Depends(page("apis", "write"))]
 
-AUTH_KINDS = {"keyless": "Keyless (open)", "token": "Auth token"}
 AUTH_LABELS = {"keyless": "Keyless", "token": "Auth token", "basic": "Basic auth", "jwt": "JWT",
                "signature": "HMAC signature"}
-# A definition's dotted field path -> the form field that sets it (errors are shown next to that field).
-FORM_FIELD = {
-    "name": "name",
-    "proxy": "listen_path",
-    "proxy.listen_path": "listen_path",
-    "proxy.target_url": "target_url",
-    "proxy.strip_listen_path": "strip_listen_path",
-    "use_keyless": "auth",
-    "use_standard_auth": "auth",
-    "global_rate_limit": "rate",
-    "global_rate_limit.rate": "rate",
-    "global_rate_limit.per": "per",
-}
-EMPTY_FORM = {"name": "", "listen_path": "", "target_url": "", "auth": "keyless", "rate": "", "per": "",
-              "strip_listen_path": "on"}
 
 
 @router.get("/apis", response_class=HTMLResponse)
@@ -56,73 +48,86 @@ def list_page(request: Request, session: Reader, store: StoreDep) -> Response:
 
 @router.get("/apis/new", response_class=HTMLResponse)
 def new_page(request: Request, session: Writer) -> Response:
-    return _form(request, session, dict(EMPTY_FORM))
+    return _form(request, session, ApiForm.new())
 
 
 @router.post("/apis/new", response_class=HTMLResponse)
 def create(request: Request, session: Writer, form: FormDep, store: StoreDep, publisher: PublisherDep) -> Response:
-    values = {name: form.get(name, "").strip() for name in EMPTY_FORM if name != "strip_listen_path"}
-    values["strip_listen_path"] = "on" if form.get("strip_listen_path") else ""
+    designer = ApiForm.posted(form)
     try:
-        raw = definition_of(values)
-        create_definition(store, publisher, session.user, raw)
+        create_definition(store, publisher, session.user, designer.apply({}))
     except BadRequest as exc:
-        return _form(request, session, values, exc.errors, status_code=400)
+        return _form(request, session, designer, exc.errors, status_code=400)
     return RedirectResponse("/apis", status_code=303)
 
 
-def definition_of(values: dict[str, str]) -> dict:
-    """The Tyk definition the form describes; ``BadRequest`` for what only the form can get wrong."""
-    errors: list[tuple[str, str]] = []
-    auth = values["auth"]
-    if auth not in AUTH_KINDS:
-        errors.append(("use_keyless", "choose keyless or auth token"))
-    raw: dict = {
-        "name": values["name"],
-        "active": True,
-        "use_keyless": auth == "keyless",
-        "use_standard_auth": auth == "token",
-        "proxy": {"listen_path": values["listen_path"], "target_url": values["target_url"],
-                  "strip_listen_path": bool(values["strip_listen_path"])},
-    }
-    rate, per = values["rate"], values["per"]
-    if rate or per:
-        limit = {}
-        for field, text in (("rate", rate), ("per", per)):
-            number = _number(text)
-            if number is None or number <= 0:
-                errors.append((f"global_rate_limit.{field}", "must be a number greater than 0"
-                               + (" (a rate limit needs both rate and per)" if not text else "")))
-            else:
-                limit[field] = number
-        raw["global_rate_limit"] = limit
-    if errors:
-        raise BadRequest(errors)
-    return raw
+@router.get("/apis/{api_id}", response_class=HTMLResponse)
+def edit_page(api_id: str, request: Request, session: Reader, store: StoreDep) -> Response:
+    document = store.get_api(session.user.org_id, api_id)
+    if document is None:
+        return _not_found(request, session)
+    return _form(request, session, ApiForm.of_definition(document["definition"]), api=document)
 
 
-def _number(text: str) -> int | float | None:
+@router.post("/apis/{api_id}", response_class=HTMLResponse)
+def update(api_id: str, request: Request, session: Writer, form: FormDep, store: StoreDep,
+           publisher: PublisherDep) -> Response:
+    document = store.get_api(session.user.org_id, api_id)
+    if document is None:
+        return _not_found(request, session)
+    designer = ApiForm.posted(form)
     try:
-        number = float(text)
-    except ValueError:
-        return None
-    if number != number or number in (float("inf"), float("-inf")):
-        return None
-    return int(number) if number.is_integer() else number
+        notified = update_definition(store, publisher, session.user, api_id, designer.apply(document["definition"]))
+    except BadRequest as exc:
+        return _form(request, session, designer, exc.errors, status_code=400, api=document)
+    except DashboardError as exc:  # deleted by someone else meanwhile
+        if exc.status_code != 404:
+            raise
+        return _not_found(request, session)
+    return RedirectResponse(f"/apis/{api_id}?saved={'1' if notified else 'unannounced'}", status_code=303)
 
 
-def _form(request: Request, session: WebSession, values: dict[str, str],
-          errors: list[tuple[str, str]] | None = None, status_code: int = 200) -> Response:
+@router.get("/apis/{api_id}/delete", response_class=HTMLResponse)
+def delete_page(api_id: str, request: Request, session: Writer, store: StoreDep) -> Response:
+    document = store.get_api(session.user.org_id, api_id)
+    if document is None:
+        return _not_found(request, session)
+    return render(request, "api_delete.html", session=session, api=_row(document))
+
+
+@router.post("/apis/{api_id}/delete", response_class=HTMLResponse)
+def delete(api_id: str, request: Request, session: Writer, form: FormDep, store: StoreDep,
+           publisher: PublisherDep) -> Response:
+    try:
+        delete_definition(store, publisher, session.user, api_id)
+    except DashboardError as exc:
+        if exc.status_code != 404:
+            raise
+        return _not_found(request, session)
+    return RedirectResponse("/apis", status_code=303)
+
+
+def _form(request: Request, session: WebSession, designer: ApiForm, errors: list[tuple[str, str]] | None = None,
+          status_code: int = 200, api: dict | None = None) -> Response:
     by_field: dict[str, list[str]] = {}
     general: list[str] = []
     for path, message in errors or []:
-        field = FORM_FIELD.get(path)
+        field = designer.field_of(path)
         if field is None:
             general.append(f"{path}: {message}")
         else:
             by_field.setdefault(field, []).append(message)
-    return render(request, "apis_new.html", status_code, session=session, values=values, errors=by_field,
-                  general=general, auth_kinds=AUTH_KINDS)
+    versions, rules = designer.rows()
+    return render(request, "api_form.html", status_code, session=session, values=designer.values, errors=by_field,
+                  general=general, api=api, versions=versions, rules=rules, auth_kinds=AUTH_KINDS,
+                  hmac_algorithms=HMAC_ALGORITHMS, version_locations=VERSION_LOCATIONS, rule_kinds=RULE_KINDS,
+                  methods=METHODS, saved=None if errors else request.query_params.get("saved"),
+                  can_write=allows(session.user, "apis", "write"))
+
+
+def _not_found(request: Request, session: WebSession) -> Response:
+    return render(request, "error.html", 404, session=session, title="Not found",
+                  message="There is no such API in your organisation.")
 
 
 def _row(document: dict) -> dict:
