@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from tollhouse.dashboard.web import account, analytics, apis, audit, bootstrap, keys, policies, routes, users
+from tollhouse.dashboard.web import account, analytics, api_files, apis, audit, bootstrap, keys, policies, routes, users
 from tollhouse.dashboard.web.session import CsrfRejected, LoginRequired, PageForbidden
 
 # Pages load only this site's own files; no page may be framed (clickjacking); never cached (they show the
@@ -30,7 +30,8 @@ PAGE_HEADERS = {
 
 def install(app: FastAPI) -> None:
     # One module per screen; each holds its pages and form actions.
-    for module in (routes, bootstrap, account, apis, keys, policies, users, analytics, audit):
+    # api_files before apis: its fixed paths (/apis/import) must win over /apis/{api_id}.
+    for module in (routes, bootstrap, account, api_files, apis, keys, policies, users, analytics, audit):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=routes.HERE / "static"), name="static")
     app.add_exception_handler(LoginRequired, _login_required)

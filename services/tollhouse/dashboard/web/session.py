@@ -93,10 +93,11 @@ def set_login_csrf_cookie(response: Response, request: Request, settings: Dashbo
                         secure=is_secure(request, settings))
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    """An ``application/x-www-form-urlencoded`` body (the only kind our forms send); the last value of each field."""
+async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body (the only kind our forms send); the last value of each field.
+    A body over ``limit`` bytes reads as empty (so fails the CSRF check)."""
     body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    if len(body) > limit:
         return {}
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
@@ -123,14 +124,29 @@ OptionalSessionDep = Annotated[WebSession | None, Depends(optional_session)]
 
 
 async def checked_form(request: Request, session: SessionDep) -> dict[str, str]:
-    """The POSTed form of a signed-in user, once its CSRF token matched the session's; else 403."""
-    form = await read_form(request)
+    """The POSTed form of a signed-in user, once its CSRF token matched the session's; else 403. At most
+    ``MAX_FORM_BYTES``, or what the route allowed with ``allow_large_form`` (else 403 saying so)."""
+    limit = getattr(request.state, "form_limit", MAX_FORM_BYTES)
+    if len(await request.body()) > limit:
+        raise PageForbidden(f"The form is larger than {limit // 1024} KB, the most this page takes; nothing was "
+                            "changed.")
+    form = await read_form(request, limit)
     if not tokens_match(session.csrf_token, form.get(CSRF_FIELD)):
         raise CsrfRejected()
     return form
 
 
 FormDep = Annotated[dict[str, str], Depends(checked_form)]
+
+
+def allow_large_form(limit: int):
+    """A route dependency for forms that carry whole documents (``dependencies=[Depends(allow_large_form(n))]``:
+    route dependencies run before the form is read): ``checked_form`` then takes up to ``limit`` bytes."""
+
+    def dependency(request: Request) -> None:
+        request.state.form_limit = limit
+
+    return dependency
 
 
 def page(area: str, mode: str):
