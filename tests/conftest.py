@@ -87,14 +87,24 @@ def start_file_gateway(tmp_path, redis_url):
         gateway.stop()
 
 
-@pytest.fixture
-def stack(tmp_path, redis_url, mongo_url, mongo_db_name):
-    """A real dashboard (more services via stack.start_gateway/start_pump), stopped at the end."""
+def _running_stack(workdir, redis_url, mongo_url, database, first_admin: bool):
     from tests.stack import Stack
 
-    stack = Stack(tmp_path, redis_url, mongo_url, mongo_db_name)
+    stack = Stack(workdir, redis_url, mongo_url, database)
     try:
-        stack.start_dashboard()
+        stack.start_dashboard(first_admin)
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture
+def stack(tmp_path, redis_url, mongo_url, mongo_db_name):
+    """A real dashboard (more services via stack.start_gateway/start_pump), stopped at the end."""
+    yield from _running_stack(tmp_path, redis_url, mongo_url, mongo_db_name, first_admin=True)
+
+
+@pytest.fixture
+def fresh_stack(tmp_path, redis_url, mongo_url, mongo_db_name):
+    """Like ``stack``, but the dashboard's settings name no admin: it starts at /bootstrap."""
+    yield from _running_stack(tmp_path, redis_url, mongo_url, mongo_db_name, first_admin=False)

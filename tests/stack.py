@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -46,15 +47,18 @@ class Stack:
         path.write_text("\n".join(rendered) + "\n")
         return path
 
-    def start_dashboard(self) -> ServerProcess:
+    def start_dashboard(self, first_admin: bool = True) -> ServerProcess:
+        """The dashboard; with ``first_admin=False`` its settings name no admin, so it offers /bootstrap."""
         port = free_port()
-        password_hash = bcrypt.hashpw(self.admin_password.encode(), bcrypt.gensalt(rounds=4)).decode()
-        config = self.write_config("dashboard", {
+        lines = {
             "listen_address": "127.0.0.1", "listen_port": port, "mongo_url": self.mongo_url,
             "mongo_database": self.database, "redis_url": self.redis_url, "node_secret": self.node_secret,
-            "key_hash_secret": self.key_hash_secret, "org_name": "Test Org", "admin_email": ADMIN_EMAIL,
-            "admin_password_hash": password_hash, "log_format": "text",
-        })
+            "key_hash_secret": self.key_hash_secret, "log_format": "text",
+        }
+        if first_admin:
+            password_hash = bcrypt.hashpw(self.admin_password.encode(), bcrypt.gensalt(rounds=4)).decode()
+            lines |= {"org_name": "Test Org", "admin_email": ADMIN_EMAIL, "admin_password_hash": password_hash}
+        config = self.write_config("dashboard", lines)
         process = service("dashboard", config, port, self.workdir).start()
         self.processes.append(process)
         self.dashboard_url = f"http://127.0.0.1:{port}"
@@ -88,6 +92,13 @@ class Stack:
         process = service("pump", config, port, self.workdir).start()
         self.processes.append(process)
         return process
+
+    def bootstrap_code(self) -> str:
+        """The one-time code the dashboard logged at its latest start."""
+        dashboard = next(process for process in self.processes if process.name == "dashboard")
+        codes = re.findall(r"one-time code (\S+)", dashboard.log())
+        assert codes, f"the dashboard logged no bootstrap code:\n{dashboard.log()}"
+        return codes[-1]
 
     def stop(self) -> None:
         for process in reversed(self.processes):

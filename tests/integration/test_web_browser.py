@@ -31,7 +31,7 @@ def test_log_in_see_home_and_log_out_in_chromium(stack, browser_page):
     page.wait_for_url(f"{base}/")
     assert page.get_by_test_id("user-email").inner_text() == ADMIN_EMAIL
     assert page.get_by_test_id("organisation").inner_text() == "Test Org"
-    assert page.locator("a[href='/apis']").is_visible()
+    assert page.locator("main a[href='/apis']").is_visible() and page.locator("nav a[href='/apis']").is_visible()
     cookie = next(c for c in page.context.cookies() if c["name"] == "tollhouse_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     assert page.evaluate("document.cookie") == ""  # HttpOnly: no script sees the session
@@ -58,7 +58,7 @@ def test_create_the_health_check_api_through_the_form_and_call_it_through_the_ga
     gateway = stack.start_gateway()
     log_in(page, stack)
 
-    page.click("a[href='/apis']")
+    page.click("nav a[href='/apis']")
     page.wait_for_url(f"{base}/apis")
     assert page.get_by_test_id("no-apis").is_visible()
     browser_page.shot("apis-empty")
