@@ -43,6 +43,18 @@ def session_name(key_hash: str) -> str:
     return SESSION_PREFIX + key_hash
 
 
+def counter_search(key_hash: str) -> str:
+    """The SCAN pattern of a key's counters: every name carries its hash, in front of or after the API's id
+    (``rate-limit-<hash>``, ``quota-<api_id>-<hash>``, ``rate-limit-endpoint:...<hash>``; gateway rate_limit.py)."""
+    return f"*{key_hash}*"
+
+
+def is_counter(name: bytes | str, *, rate: bool = True, quota: bool = True) -> bool:
+    """Whether a name ``counter_search`` found is a rate-limit (``rate``) or quota (``quota``) counter."""
+    text = name.decode() if isinstance(name, bytes) else name
+    return (rate and text.startswith(RATE_PREFIX)) or (quota and text.startswith(QUOTA_PREFIX))
+
+
 def encode_session(session: SessionState) -> str:
     return session.model_dump_json(exclude_none=True)
 

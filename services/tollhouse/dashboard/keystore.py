@@ -17,11 +17,12 @@ import redis
 
 from tollhouse.core.keys import (
     QUOTA_PREFIX,
-    RATE_PREFIX,
     SESSION_PREFIX,
+    counter_search,
     decode_session,
     encode_session,
     hash_key,
+    is_counter,
     session_name,
 )
 from tollhouse.core.session import SessionState
@@ -76,11 +77,10 @@ class KeyStore:
 
     def drop_counters(self, key_hash: str, *, rate: bool = True, quota: bool = True) -> None:
         """Delete the key's rate-limit (``rate``) and quota (``quota``) counters, per-API ones included."""
-        prefixes = ([RATE_PREFIX] if rate else []) + ([QUOTA_PREFIX] if quota else [])
-        for prefix in prefixes:
-            names = list(self._redis.scan_iter(match=f"{prefix}{key_hash}*", count=1000))
-            if names:
-                self._redis.delete(*names)
+        names = [name for name in self._redis.scan_iter(match=counter_search(key_hash), count=1000)
+                 if is_counter(name, rate=rate, quota=quota)]
+        if names:
+            self._redis.delete(*names)
 
     def close(self) -> None:
         self._redis.close()

@@ -95,17 +95,20 @@ def test_read_update_delete_by_key_and_by_hash(client, auth, orders, db):
 
 def test_update_resets_the_quota_and_delete_drops_every_counter(client, auth, orders, db):
     key_hash = create(client, auth, session())["key_hash"]
-    counters = [f"quota-{key_hash}", f"quota-{key_hash}-orders", f"rate-limit-{key_hash}"]
-    for name in counters:
+    # Key-wide, per API (the API's id before the hash) and per endpoint, as the gateway names them.
+    counters = [f"quota-{key_hash}", f"quota-orders-{key_hash}", f"rate-limit-{key_hash}",
+                f"rate-limit-orders-{key_hash}", f"rate-limit-endpoint:orders:v1:GET:/items-{key_hash}"]
+    for name in [*counters, "rate-limit-api:orders"]:
         db.set(name, 5)
 
     client.put(f"/api/keys/{key_hash}?hashed=true&suppress_reset=1", headers=auth, json=session())
     assert all(db.exists(name) for name in counters)
     client.put(f"/api/keys/{key_hash}?hashed=true", headers=auth, json=session())
-    assert [bool(db.exists(name)) for name in counters] == [False, False, True]
+    assert [bool(db.exists(name)) for name in counters] == [False, False, True, True, True]
 
     client.delete(f"/api/keys/{key_hash}?hashed=true", headers=auth)
     assert not any(db.exists(name) for name in counters)
+    assert db.exists("rate-limit-api:orders")  # the API's own limit is no key's counter
 
 
 def test_paging_lists_sorted_hashes_of_the_organisation_only(client, auth, orders, db):

@@ -29,10 +29,10 @@ from datetime import UTC, datetime
 from redis.exceptions import RedisError
 
 from tollhouse.core.keys import (
-    QUOTA_PREFIX,
-    RATE_PREFIX,
+    counter_search,
     encode_session,
     generate_key,
+    is_counter,
     looks_like_hash,
     secure_basic_auth,
 )
@@ -138,10 +138,9 @@ async def drop_counters(call: ControlCall, key_hash: str, *, rate: bool = True, 
     all. It walks the whole keyspace: an admin operation's cost, never a request's.
     """
     redis = call.services.redis
-    prefixes = tuple(([RATE_PREFIX] if rate else []) + ([QUOTA_PREFIX] if quota else []))
     try:
-        names = [name async for name in redis.scan_iter(match=f"*{key_hash}*", count=1000)
-                 if name.decode().startswith(prefixes)]
+        names = [name async for name in redis.scan_iter(match=counter_search(key_hash), count=1000)
+                 if is_counter(name, rate=rate, quota=quota)]
         if names:
             await redis.delete(*names)
     except (RedisError, OSError) as exc:
