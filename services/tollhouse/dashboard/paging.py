@@ -12,3 +12,8 @@ def page_window(p: int, size: int) -> tuple[int, int | None]:
 
 def page_count(total: int, size: int) -> int:
     return max(1, math.ceil(total / size))
+
+
+def page_number(text: str) -> int:
+    """A web list's ``?p=`` from 1; anything else is page 1 (a hand-edited URL gets the first page, not an error)."""
+    return int(text) if text.isdigit() and int(text) >= 1 else 1

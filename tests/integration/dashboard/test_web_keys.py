@@ -174,9 +174,9 @@ def test_values_are_escaped_when_the_form_comes_back(client, gold):
 def test_the_list_is_paged(client, auth, orders):
     hashes = sorted(create_by_api(client, auth) for _ in range(4))  # page_size is 3 in these tests
     signed_in_home(client)
-    first, second = client.get("/keys").text, client.get("/keys?page=2").text
+    first, second = client.get("/keys").text, client.get("/keys?p=2").text
     assert first.count('data-testid="key-row"') == 3 and second.count('data-testid="key-row"') == 1
-    assert 'href="?page=2"' in first and 'href="?page=1"' in second
+    assert 'href="?p=2"' in first and 'href="?p=1"' in second
     assert all(f'href="/keys/{key_hash}"' in first + second for key_hash in hashes)
 
 

@@ -82,7 +82,7 @@ def test_the_list_pages(client, auth):
         add_user(client, auth, f"user{number}@example.test")
     signed_in_home(client)
     first, second = client.get("/users").text, client.get("/users?p=2").text
-    assert first.count('data-testid="user-row"') == 3 and 'href="/users?p=2"' in first
+    assert first.count('data-testid="user-row"') == 3 and 'href="?p=2"' in first
     assert second.count('data-testid="user-row"') == 1 and "user2@example.test" in second
     assert client.get("/users?p=nonsense").text.count('data-testid="user-row"') == 3
 

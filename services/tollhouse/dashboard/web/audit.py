@@ -19,11 +19,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from tollhouse.dashboard import audit
 from tollhouse.dashboard.deps import SettingsDep, StoreDep
-from tollhouse.dashboard.paging import page_count
+from tollhouse.dashboard.paging import page_count, page_number
 from tollhouse.dashboard.permissions import AREAS
 from tollhouse.dashboard.web.routes import render
 from tollhouse.dashboard.web.session import WebSession, page
-from tollhouse.dashboard.web.users import AREA_LABELS, page_number
+from tollhouse.dashboard.web.users import AREA_LABELS
 
 router = APIRouter(include_in_schema=False)
 

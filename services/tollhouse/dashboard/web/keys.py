@@ -21,7 +21,7 @@ from tollhouse.core.session import SessionState
 from tollhouse.dashboard.api.keys import create_generated_key, delete_stored_key, existing_key
 from tollhouse.dashboard.deps import KeyStoreDep, SettingsDep, StoreDep
 from tollhouse.dashboard.errors import BadRequest, DashboardError
-from tollhouse.dashboard.paging import page_count, page_window
+from tollhouse.dashboard.paging import page_count, page_number, page_window
 from tollhouse.dashboard.permissions import allows
 from tollhouse.dashboard.store import Store
 from tollhouse.dashboard.web import key_form
@@ -41,8 +41,8 @@ NEVER_STORED = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 @router.get("/keys", response_class=HTMLResponse)
 def list_page(request: Request, session: Reader, store: StoreDep, keys: KeyStoreDep, settings: SettingsDep,
-              page: int = 1) -> Response:
-    page = max(page, 1)
+              p: str = "1") -> Response:
+    page = page_number(p)
     hashes = keys.org_hashes(session.user.org_id)
     skip, limit = page_window(page, settings.page_size)
     names = _policy_names(store, session.user.org_id)

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from tollhouse.dashboard.api.policies import create_policy_document, delete_policy_document, update_policy_document
 from tollhouse.dashboard.deps import PublisherDep, SettingsDep, StoreDep
 from tollhouse.dashboard.errors import BadRequest, DashboardError
-from tollhouse.dashboard.paging import page_count, page_window
+from tollhouse.dashboard.paging import page_count, page_number, page_window
 from tollhouse.dashboard.permissions import allows
 from tollhouse.dashboard.web.access_form import (
     ApiChoice,
@@ -48,8 +48,8 @@ FIELDS = {"id", "name", "active", "rate", "per", "quota_max", "quota_renewal_rat
 
 
 @router.get("/policies", response_class=HTMLResponse)
-def list_page(request: Request, session: Reader, store: StoreDep, settings: SettingsDep, page: int = 1) -> Response:
-    page = max(page, 1)
+def list_page(request: Request, session: Reader, store: StoreDep, settings: SettingsDep, p: str = "1") -> Response:
+    page = page_number(p)
     documents, total = store.list_policies(session.user.org_id, *page_window(page, settings.page_size))
     names = _api_names(store, session.user.org_id)
     return render(request, "policies.html", session=session, policies=[_row(doc, names) for doc in documents],

@@ -20,7 +20,7 @@ from tollhouse.dashboard.api.users import add_user, change_access, existing_user
 from tollhouse.dashboard.deps import SettingsDep, StoreDep
 from tollhouse.dashboard.errors import DashboardError
 from tollhouse.dashboard.models import PasswordReset, UserCreate
-from tollhouse.dashboard.paging import page_count, page_window
+from tollhouse.dashboard.paging import page_count, page_number, page_window
 from tollhouse.dashboard.permissions import AREAS, MODES, allows, effective
 from tollhouse.dashboard.web.routes import render
 from tollhouse.dashboard.web.session import FormDep, WebSession, page
@@ -36,11 +36,6 @@ AREA_LABELS = {"apis": "APIs", "keys": "Keys", "policies": "Policies", "analytic
 NOTICES = {"created": "User created.", "access": "Access saved.", "password": "Password set; the user's sessions "
            "were signed out."}
 EMAIL_MESSAGE = "enter an email address such as name@example.com"
-
-
-def page_number(text: str) -> int:
-    """``?p=`` from 1; anything else is page 1 (a hand-edited URL gets the first page, not an error)."""
-    return int(text) if text.isdigit() and int(text) >= 1 else 1
 
 
 def permission_field(area: str) -> str:
