@@ -316,7 +316,7 @@ def test_a_body_too_large_for_any_document_changes_nothing(client, api_id, datab
     signed_in_home(client)
     before = stored(database, api_id)
     reply = save(client, api_id, " " * MAX_DOCUMENT_FORM_BYTES)
-    assert reply.status_code == 403 and "The form is larger than" in reply.text
+    assert reply.status_code == 413 and "The form is larger than" in reply.text
     assert stored(database, api_id) == before
 
 

@@ -5,7 +5,9 @@ test_permissions.py). The behaviour behind each guard is tested per screen (test
 
 from __future__ import annotations
 
+from tests.integration.dashboard.conftest import USER_PASSWORD, add_user
 from tests.integration.dashboard.test_permissions import _api_routes
+from tests.integration.dashboard.test_web import web_login
 from tollhouse.dashboard.app import create_app
 from tollhouse.dashboard.web.session import checked_form, required_session
 
@@ -57,3 +59,12 @@ def test_every_web_post_checks_the_csrf_token(settings):
             assert checked_form in calls, f"POST {path} does not check the CSRF token"
         if method == "GET":
             assert checked_form not in calls, f"GET {path} should change nothing, so it needs no form"
+
+
+def test_a_refused_page_says_which_access_it_needs_under_the_users_own_top_bar(client, auth):
+    add_user(client, auth, "reader@example.test", {"analytics": "read"})
+    assert web_login(client, "reader@example.test", USER_PASSWORD).status_code == 303
+    reply = client.get("/users")
+    assert reply.status_code == 403 and "This needs read access to users." in reply.text
+    assert 'data-testid="signed-in-as">reader@example.test<' in reply.text
+    assert 'href="/analytics"' in reply.text and 'href="/users"' not in reply.text

@@ -55,7 +55,9 @@ async def _login_required(request: Request, exc: LoginRequired) -> Response:
 
 
 async def _forbidden(request: Request, exc: PageForbidden) -> Response:
-    return routes.render(request, "error.html", 403, title="Forbidden", message=exc.message)
+    title = "Forbidden" if exc.status_code == 403 else "Refused"
+    return routes.render(request, "error.html", exc.status_code, title=title, message=exc.message,
+                         session=exc.session)
 
 
 async def _csrf_rejected(request: Request, exc: CsrfRejected) -> Response:

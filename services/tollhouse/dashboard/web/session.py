@@ -47,11 +47,12 @@ class LoginRequired(Exception):
 
 
 class PageForbidden(Exception):
-    """Signed in, but without the access this page or action needs: answered 403 with a page saying so."""
+    """Signed in, but the page or action is refused: answered 403 (or ``status_code``) with a page saying why,
+    under the top bar of ``session``."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, session: WebSession | None = None, status_code: int = 403):
         super().__init__(message)
-        self.message = message
+        self.message, self.session, self.status_code = message, session, status_code
 
 
 class CsrfRejected(Exception):
@@ -129,7 +130,7 @@ async def checked_form(request: Request, session: SessionDep) -> dict[str, str]:
     limit = getattr(request.state, "form_limit", MAX_FORM_BYTES)
     if len(await request.body()) > limit:
         raise PageForbidden(f"The form is larger than {limit // 1024} KB, the most this page takes; nothing was "
-                            "changed.")
+                            "changed.", session, status_code=413)
     form = await read_form(request, limit)
     if not tokens_match(session.csrf_token, form.get(CSRF_FIELD)):
         raise CsrfRejected()
@@ -154,7 +155,7 @@ def page(area: str, mode: str):
 
     def dependency(session: SessionDep) -> WebSession:
         if not allows(session.user, area, mode):
-            raise PageForbidden(f"This needs {mode} access to {area}.")
+            raise PageForbidden(f"This needs {mode} access to {area}.", session)
         return session
 
     dependency.area, dependency.mode = area, mode  # type: ignore[attr-defined]
