@@ -106,7 +106,7 @@ def chart_page(request: Request, session: Reader, analytics: AnalyticsDep, store
     query = read_query(request, CHART_FIELDS)
     org_id = session.user.org_id
     apis = _api_choices(store, org_id)
-    context = {"session": session, "query": query, "values": query.values, "ranges": RANGES,
+    context = {"session": session, "query": query, "values": query.values, "errors": query.errors, "ranges": RANGES,
                "granularities": GRANULARITIES, "apis": apis, "api_names": dict(apis)}
     granularity = query.values["granularity"] or None
     if granularity not in (None, "minute", "hour"):
@@ -135,7 +135,8 @@ def logs_page(request: Request, session: Reader, analytics: AnalyticsDep, store:
     query = read_query(request, LOG_FIELDS)
     org_id = session.user.org_id
     apis = _api_choices(store, org_id)
-    context = {"session": session, "query": query, "values": query.values, "ranges": RANGES, "apis": apis}
+    context = {"session": session, "query": query, "values": query.values, "errors": query.errors, "ranges": RANGES,
+               "apis": apis}
     status = _status(query)
     number = _page_number(request, query)
     window = window_of(query)
