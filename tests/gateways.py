@@ -34,6 +34,15 @@ def store_key(redis_url: str, key: str, session: dict) -> str:
     return key_hash
 
 
+def toml_value(value) -> str:
+    """``value`` in TOML: JSON's scalars and arrays are TOML too; tables become inline tables."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(key)} = {toml_value(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    return json.dumps(value)
+
+
 @dataclass
 class FileGateway:
     workdir: Path
@@ -52,7 +61,8 @@ class FileGateway:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.process.port}"
+        scheme = "https" if self.settings.get("use_ssl") else "http"
+        return f"{scheme}://127.0.0.1:{self.process.port}"
 
     def write_api(self, definition: dict) -> None:
         self.apps.mkdir(exist_ok=True)
@@ -74,11 +84,13 @@ class FileGateway:
             **self.settings,
         }
         path = self.workdir / f"{self.name}.toml"
-        path.write_text("".join(f"{key} = {json.dumps(value)}\n" for key, value in config.items()))
+        path.write_text("".join(f"{key} = {toml_value(value)}\n" for key, value in config.items()))
         self.process = service("gateway", path, port, self.workdir)
         self.process.log_path = self.workdir / f"{self.name}.log"
         self.process.start()
-        wait_until(lambda: httpx.get(f"{self.url}/hello").status_code in (200, 503), 10, message="gateway up")
+        # Whether it is up, not whose certificate it serves (the TLS tests check that themselves).
+        wait_until(lambda: httpx.get(f"{self.url}/hello", verify=False).status_code in (200, 503), 10,
+                   message="gateway up")
         return self
 
     def reload(self, ready) -> None:

@@ -27,6 +27,10 @@ from tests.servers import ServerProcess, free_port
 BLOCK = bytes(range(256)) * 256  # 64 KiB; downloads repeat it, so a client can check what it got
 
 
+FLAP = {"status": 200, "calls": 0}  # what /flap answers, per upstream process
+HITS: dict[str, int] = {}  # /counted/<path>: how often each path was asked for, per upstream process
+
+
 def pattern(size: int) -> bytes:
     return (BLOCK * (size // len(BLOCK) + 1))[:size]
 
@@ -46,6 +50,17 @@ async def app(scope, receive, send):
     elif path.startswith("/slow"):
         await asyncio.sleep(float(query.get("delay", "1")))
         await _json(send, 200, {"slept": float(query.get("delay", "1"))})
+    elif path.startswith("/flap"):
+        # A path whose answer the test sets, on this upstream directly: after ?set=500 every call answers 500.
+        # A ?set call answers 200 with the calls counted so far (not counting itself).
+        if "set" in query:
+            FLAP["status"] = int(query["set"])
+            await _json(send, 200, {"flap": FLAP["status"], "calls": FLAP["calls"]})
+        else:
+            FLAP["calls"] += 1
+            await _json(send, FLAP["status"], {"flap": FLAP["status"], "port": scope["server"][1]})
+    elif path.startswith(("/counted/", "/hits/")):
+        await _counted(send, path, parse_qs(scope["query_string"].decode()))
     elif path.startswith("/status/"):
         status = int(path.rsplit("/", 1)[1])
         await _json(send, status, {"status": status}, body=status not in (204, 304))
@@ -55,6 +70,21 @@ async def app(scope, receive, send):
             (b"connection", b"x-listed"), (b"proxy-authenticate", b"Basic"), (b"x-kept", b"yes"),
             (b"trailer", b"x-t"), (b"upgrade", b"h2c")]})
         await send({"type": "http.response.body", "body": b"ok"})
+    elif path.startswith("/reflect"):  # the request as it arrived, body included (transform tests)
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        data = json.dumps({
+            "method": scope["method"], "path": path, "query": scope["query_string"].decode("latin-1"),
+            "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
+            "body": body.decode("utf-8", "replace")}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+            (b"x-upstream", b"yes"), (b"x-upstream-secret", b"s3cret")]})
+        await send({"type": "http.response.body", "body": data})
     else:  # echo, upload: read the whole body as a stream, report what arrived
         digest, size = hashlib.sha256(), 0
         while True:
@@ -69,6 +99,31 @@ async def app(scope, receive, send):
             "query": scope["query_string"].decode("latin-1"),
             "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
             "body_length": size, "body_sha256": digest.hexdigest()})
+
+
+async def _counted(send, path: str, query: dict[str, list[str]]) -> None:
+    """``/counted/...`` counts its calls per path and answers the count (body ``{"hits": n}``, header ``x-hits``);
+    ``?status=``, ``?header=name:value`` (repeatable) and ``?size=`` (a body of that many pattern bytes, streamed
+    without Content-Length when ``?chunked=1``) shape the answer. ``/hits/...`` reads the count of
+    ``/counted/...`` without counting."""
+    if path.startswith("/hits/"):
+        await _json(send, 200, {"hits": HITS.get("/counted/" + path.removeprefix("/hits/"), 0)})
+        return
+    HITS[path] = hits = HITS.get(path, 0) + 1
+    size = int(query.get("size", ["-1"])[-1])
+    chunked = query.get("chunked", [""])[-1] == "1"
+    data = json.dumps({"hits": hits, "path": path}).encode() if size < 0 else pattern(size)
+    headers = [(b"content-type", b"application/json"), (b"x-hits", str(hits).encode())]
+    headers += [tuple(part.strip().encode() for part in value.split(":", 1)) for value in query.get("header", [])]
+    if not chunked:
+        headers.append((b"content-length", str(len(data)).encode()))
+    await send({"type": "http.response.start", "status": int(query.get("status", ["200"])[-1]), "headers": headers})
+    if chunked:
+        for start in range(0, len(data), len(BLOCK)):
+            await send({"type": "http.response.body", "body": data[start:start + len(BLOCK)], "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    else:
+        await send({"type": "http.response.body", "body": data})
 
 
 async def _json(send, status: int, payload: dict, body: bool = True) -> None:

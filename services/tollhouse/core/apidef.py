@@ -15,6 +15,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tollhouse.core.apidef_cache import CacheOptions, check_cache_fields
+from tollhouse.core.apidef_cors import CorsConfig
+from tollhouse.core.apidef_ip import IpAccessFields
+from tollhouse.core.apidef_tls import ClientCertificate, ProxyTransport
+from tollhouse.core.apidef_upstreams import LoadBalancing, UptimeTests, check_upstream_fields
+
 API_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 DOMAIN_PATTERN = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
 
@@ -36,11 +42,12 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class ProxyConfig(_Section):
+class ProxyConfig(LoadBalancing, _Section):  # + enable_load_balancing, target_list, check_host_against_uptime_tests
     listen_path: str
     target_url: str
     strip_listen_path: bool = False
     preserve_host_header: bool = False
+    transport: ProxyTransport = ProxyTransport()  # TLS towards an https upstream (apidef_tls)
 
     @field_validator("listen_path")
     @classmethod
@@ -93,6 +100,7 @@ class VersionLocation(_Section):
 
     location: Literal["header", "url-param", "url"] = "header"
     key: str = "x-api-version"
+    strip_path: bool = False  # location url: the version segment is not sent upstream
 
 
 class EndpointRateLimit(_Section):
@@ -165,7 +173,7 @@ class VersionData(_Section):
 AUTH_FLAGS = ("use_keyless", "use_basic_auth", "enable_jwt", "enable_signature_checking")
 
 
-class ApiDefinition(_Section):
+class ApiDefinition(IpAccessFields, _Section):  # + enable_ip_whitelisting, allowed_ips, (black list) (apidef_ip)
     api_id: str
     name: str = Field(min_length=1)
     org_id: str = ""
@@ -179,6 +187,8 @@ class ApiDefinition(_Section):
     use_oauth2: bool = False
     auth_configs: dict[str, AuthConfig] = {}
     strip_auth_data: bool = False
+    use_mutual_tls_auth: bool = False  # the client's TLS certificate must be one of client_certificates (apidef_tls)
+    client_certificates: list[ClientCertificate] = []
     # JWT (enable_jwt); checked by parse_definition only when JWT is enabled. See check_jwt_fields.
     jwt_signing_method: str = ""  # hmac (also ""), rsa or ecdsa: the family of algorithms accepted
     jwt_source: str = ""  # an http(s) JWKS URL, or base64 of the HMAC secret / PEM public key; "": per key (kid)
@@ -201,6 +211,9 @@ class ApiDefinition(_Section):
     proxy: ProxyConfig
     definition: VersionLocation = VersionLocation()
     version_data: VersionData = VersionData()
+    cache_options: CacheOptions = CacheOptions()  # the response cache (apidef_cache)
+    CORS: CorsConfig = CorsConfig()  # Tyk's name (apidef_cors)
+    uptime_tests: UptimeTests = UptimeTests()  # active health checks of the upstream hosts (apidef_upstreams)
 
     @property
     def auth_kind(self) -> str:
@@ -283,6 +296,14 @@ def parse_definition(raw: Any) -> ApiDefinition:
                 raise DefinitionError([("hmac_allowed_algorithms", f"{name!r} is not one of {allowed}")])
     for version in versions.versions:
         versions.rate_limits(version)
+    check_upstream_fields(definition)
+    check_cache_fields(definition)
+    from tollhouse.core.apidef_versions import all_version_infos  # it builds on this module
+
+    all_version_infos(definition)
+    from tollhouse.core.apidef_transforms import all_version_transforms  # it builds on this module
+
+    all_version_transforms(definition)
     return definition
 
 

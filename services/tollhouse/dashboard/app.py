@@ -18,11 +18,12 @@ from starlette.concurrency import run_in_threadpool
 
 from tollhouse.dashboard import health, web
 from tollhouse.dashboard.analytics import AnalyticsReader
-from tollhouse.dashboard.api import analytics, apis, audit, auth, keys, policies, system, users
+from tollhouse.dashboard.api import analytics, apis, audit, auth, cache, keys, policies, system, users
 from tollhouse.dashboard.bootstrap import ensure_first_admin, has_admin, issue_code
 from tollhouse.dashboard.errors import install_error_handlers
 from tollhouse.dashboard.keystore import KeyStore
 from tollhouse.dashboard.publish import Publisher, redis_client
+from tollhouse.dashboard.response_cache import ResponseCaches
 from tollhouse.dashboard.settings import DashboardSettings
 from tollhouse.dashboard.store import Store
 from tollhouse.dashboard.throttle import LoginThrottle
@@ -65,10 +66,12 @@ def create_app(settings: DashboardSettings) -> FastAPI:
         app.state.publisher = Publisher(settings.redis_url, settings.node_secret)
         # Keys live in Redis only; a Redis outage answers 503 on /api/keys and leaves the rest usable.
         app.state.keys = KeyStore(redis_client(settings.redis_url), settings.key_hash_secret)
+        app.state.response_caches = ResponseCaches(redis_client(settings.redis_url))  # cleared from here too
         log.info("dashboard ready (database %s)", settings.mongo_database)
         try:
             yield
         finally:
+            app.state.response_caches.close()
             app.state.keys.close()
             app.state.publisher.close()
             app.state.store.close()
@@ -83,6 +86,7 @@ def create_app(settings: DashboardSettings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(apis.router)
+    app.include_router(cache.router)
     app.include_router(policies.router)
     app.include_router(keys.router)
     app.include_router(analytics.router)

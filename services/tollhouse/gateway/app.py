@@ -7,6 +7,7 @@ import time
 
 from tollhouse.core.analytics import new_record
 from tollhouse.gateway.analytics import AnalyticsWriter
+from tollhouse.gateway.client_address import ClientAddress
 from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import GatewayError, KeyChanged, RequestContext
 from tollhouse.gateway.control.router import ControlRouter, is_control_path
@@ -28,6 +29,8 @@ class GatewayApp:
         self.health: HealthCheck | None = None
         # The control API (/tyk/...) when served on this port; None answers it 404 (control_port set).
         self.control: ControlRouter | None = None
+        # Who the client is (the trusted_proxies setting); the IP lists use the same object.
+        self.client_address = ClientAddress()
 
     def swap_router(self, router: Router[CompiledApi]) -> None:
         # One assignment: a request that already matched keeps its API object and chain.
@@ -66,6 +69,9 @@ class GatewayApp:
         except GatewayError as exc:
             await self._send_error(ctx, exc)
         finally:
+            metrics = api.metrics
+            if metrics is not None and ctx.status:
+                metrics.observe(ctx.status, time.perf_counter() - ctx.started, ctx.upstream_ms)
             if self.analytics is not None and api.track_analytics and ctx.status:
                 self.analytics.add(self._record(ctx))
 
@@ -79,8 +85,7 @@ class GatewayApp:
         if not ctx.response.started:
             await ctx.response.send_json(error.status, {"error": error.message}, ctx.response_headers + error.headers)
 
-    @staticmethod
-    def _record(ctx: RequestContext) -> dict:
+    def _record(self, ctx: RequestContext) -> dict:
         request, api = ctx.request, ctx.api
         length = request.content_length
         return new_record(
@@ -95,7 +100,7 @@ class GatewayApp:
             api_name=api.definition.name,
             org_id=api.definition.org_id,
             api_key=ctx.api_key_hash,
-            ip_address=request.client_ip,
+            ip_address=self.client_address(request),
             latency_total_ms=(time.perf_counter() - ctx.started) * 1000,
             latency_upstream_ms=ctx.upstream_ms,
             tags=api.definition.tags,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from tollhouse.core.apidef import ApiDefinition, normalise_listen_path
 from tollhouse.gateway.proxy import UpstreamTarget
+from tollhouse.gateway.upstream_hosts import target_from_url
 
 if TYPE_CHECKING:
+    from tollhouse.gateway.metrics import ApiMetrics
     from tollhouse.gateway.pipeline import Middleware
 
 
@@ -26,6 +27,8 @@ class CompiledApi:
     track_analytics: bool
     # Filled by pipeline.build_pipeline once the API is compiled.
     chain: tuple[Middleware, ...] = field(default=())
+    # Where this API's requests are counted (gateway/metrics.py); None while metrics are off.
+    metrics: ApiMetrics | None = None
 
     @property
     def api_id(self) -> str:
@@ -45,31 +48,30 @@ class CompiledApi:
         rest = path[len(self.listen_path) - 1 :] if path.startswith(self.listen_path) else "/"
         return rest or "/"
 
-    def upstream_target(self, path: str, query: str) -> str:
-        """The path and query to send upstream for a request path that matched this API."""
+    def upstream_target(self, path: str, query: str, base_path: str | None = None) -> str:
+        """The path and query to send upstream for a request path that matched this API.
+
+        ``base_path``: the path of the load-balanced target chosen, instead of target_url's.
+        """
+        if base_path is None:
+            base_path = self.target_base_path
         if self.strip_listen_path:
             rest = path[len(self.listen_path) :] if len(path) >= len(self.listen_path) else ""
-            upstream_path = self.target_base_path + "/" + rest
+            upstream_path = base_path + "/" + rest
         else:
-            upstream_path = self.target_base_path + path
+            upstream_path = base_path + path
         return f"{upstream_path}?{query}" if query else upstream_path
 
 
 def compile_api(definition: ApiDefinition, raw: dict) -> CompiledApi:
-    target = urlsplit(definition.proxy.target_url)
-    scheme = target.scheme
-    port = target.port or (443 if scheme == "https" else 80)
-    default_port = (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
-    host_header = target.hostname if default_port else f"{target.hostname}:{port}"
-    if ":" in (target.hostname or ""):  # IPv6 literal
-        host_header = f"[{target.hostname}]" if default_port else f"[{target.hostname}]:{port}"
+    target, base_path = target_from_url(definition.proxy.target_url)
     return CompiledApi(
         definition=definition,
         raw=raw,
         domain=definition.domain,
         listen_path=normalise_listen_path(definition.proxy.listen_path),
-        target=UpstreamTarget(scheme=scheme, host=target.hostname, port=port, host_header=host_header),
-        target_base_path=target.path.rstrip("/"),
+        target=target,
+        target_base_path=base_path,
         strip_listen_path=definition.proxy.strip_listen_path,
         preserve_host=definition.proxy.preserve_host_header,
         track_analytics=not definition.do_not_track,

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from tollhouse.gateway.credentials import Credential
     from tollhouse.gateway.http.messages import Request, Response
     from tollhouse.gateway.policies import Grant
+    from tollhouse.gateway.upstream_hosts import Upstream
 
 
 class KeyChanged(Exception):
@@ -26,6 +27,10 @@ class GatewayError(Exception):
         self.status = status
         self.message = message
         self.headers = headers or []
+
+
+class Answered(GatewayError):
+    """A middleware wrote the whole answer itself; raising this ends the chain and the error handler sends nothing."""
 
 
 @dataclass
@@ -52,5 +57,11 @@ class RequestContext:
     grant: Grant | None = None
     # The API version the request asked for ("Default" for unversioned APIs).
     version: str = ""
+    # The version's own upstream (override_target), used instead of the API's target(s); None: the API's.
+    upstream_override: Upstream | None = None
     # Headers the middleware want on the answer, whichever it is (rate-limit and quota headers).
     response_headers: list[tuple[str, str]] = field(default_factory=list)
+    # The path is on the version's ``ignored`` list: authentication and the key's checks are skipped.
+    auth_skipped: bool = False
+    # A ``method_actions`` reply (MethodAction) to answer instead of the upstream, once the checks passed.
+    mock: object = None

@@ -18,16 +18,23 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging(settings.log_level, settings.log_format)
     supervisor = SupervisorLink.from_environment()
     if supervisor is None and worker_count(settings) > 1:
-        raise SystemExit(supervise(worker_count(settings), sys.argv[1:] if argv is None else argv))
+        metrics = (settings.metrics_address or settings.listen_address, settings.metrics_port)
+        raise SystemExit(supervise(worker_count(settings), sys.argv[1:] if argv is None else argv,
+                                   metrics if settings.metrics_port else None))
 
     import uvloop
 
     from tollhouse.gateway.serve import serve
+    from tollhouse.gateway.tls import TlsSetupError
 
     try:
         uvloop.run(serve(settings, supervisor))
+    except TlsSetupError as exc:
+        print(f"tollhouse-gateway: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     except OSError as exc:
-        ports = f"{settings.listen_port}" + (f" or {settings.control_port}" if settings.control_port else "")
+        ports = " or ".join(str(port) for port in (settings.listen_port, settings.control_port, settings.metrics_port)
+                            if port)
         print(f"tollhouse-gateway: cannot listen on {settings.listen_address}:{ports}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
 

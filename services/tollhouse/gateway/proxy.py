@@ -6,11 +6,12 @@ each side pausing the other through the body buffers, so nothing is held whole i
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass
 
 from tollhouse.gateway.http.messages import ClientDisconnected, ClientError, Request, Response
-from tollhouse.gateway.http.upstream import UpstreamError, UpstreamPool, UpstreamResponse
+from tollhouse.gateway.http.upstream import UpstreamError, UpstreamPool, UpstreamResponse, UpstreamTimeout
 
 # Meaningful for one connection only (RFC 9110 section 7.6.1), never forwarded. Content-Length and
 # Transfer-Encoding are re-created by whoever writes the next hop; Expect was answered here already.
@@ -20,6 +21,8 @@ HOP_BY_HOP = frozenset({
 })
 # Set by the gateway itself rather than passed through from the client.
 FORWARDED_SET_HERE = frozenset({"host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+# Tyk's answer when a path's hard timeout (extended_paths.hard_timeouts) passes without a response head.
+HARD_TIMEOUT = "Upstream service reached hard timeout."
 
 
 @dataclass(frozen=True)
@@ -39,17 +42,30 @@ class ForwardResult:
 
 async def forward(request: Request, response: Response, pool: UpstreamPool, target: UpstreamTarget,
                   upstream_target: str, *, preserve_host: bool = False,
-                  extra_response_headers: list[tuple[str, str]] = ()) -> ForwardResult:
-    """``extra_response_headers`` (the gateway's own, e.g. rate-limit headers) follow the upstream's."""
+                  extra_response_headers: list[tuple[str, str]] = (),
+                  head_timeout: float | None = None, tls: ssl.SSLContext | None = None) -> ForwardResult:
+    """``extra_response_headers`` (the gateway's own, e.g. rate-limit headers) follow the upstream's.
+
+    ``head_timeout``: a hard timeout for the response head instead of the pool's read timeout (504 with
+    Tyk's message when it passes). ``tls``: the API's own context for an https upstream (upstream_tls.py).
+    """
+    if request.upgrade == "websocket" and request.method == "GET":
+        # Imported here: websocket.py builds on this module, and only WebSocket handshakes need it.
+        from tollhouse.gateway.websocket import forward_websocket
+
+        return await forward_websocket(request, response, pool, target, upstream_target, preserve_host=preserve_host,
+                                       extra_response_headers=extra_response_headers, head_timeout=head_timeout,
+                                       tls=tls)
     headers = upstream_request_headers(request, target, preserve_host)
     has_body = request.chunked or bool(request.content_length)
     started = time.perf_counter()
     try:
         upstream = await pool.request(target.scheme, target.host, target.port, request.method,
                                       upstream_target, headers, request.body if has_body else None,
-                                      request.content_length, request.chunked)
+                                      request.content_length, request.chunked, head_timeout, tls)
     except UpstreamError as exc:
-        return await _answer_error(response, exc.status, str(exc), started, extra_response_headers)
+        message = HARD_TIMEOUT if head_timeout is not None and isinstance(exc, UpstreamTimeout) else str(exc)
+        return await _answer_error(response, exc.status, message, started, extra_response_headers)
     except ClientError as exc:  # the client's body failed (timed out, malformed, connection gone)
         return await _answer_error(response, exc.status, str(exc), started, extra_response_headers)
     upstream_ms = (time.perf_counter() - started) * 1000

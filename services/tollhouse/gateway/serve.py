@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from tollhouse.gateway.analytics import AnalyticsWriter
 from tollhouse.gateway.app import GatewayApp
+from tollhouse.gateway.client_address import ClientAddress
 from tollhouse.gateway.control.router import ControlServices
 from tollhouse.gateway.control.routes import build_control_router
 from tollhouse.gateway.health import HealthCheck
@@ -19,12 +20,18 @@ from tollhouse.gateway.http.upstream import UpstreamPool
 from tollhouse.gateway.jwks import JwksCache
 from tollhouse.gateway.keystore import KeyStore
 from tollhouse.gateway.loader import DashboardSource, DefinitionSource, DirectorySource
+from tollhouse.gateway.metrics import GatewayMetrics, process_facts
+from tollhouse.gateway.metrics_workers import ProcessMetrics
 from tollhouse.gateway.oauth import OAuthStore
 from tollhouse.gateway.pipeline import PipelineDeps, build_pipeline
 from tollhouse.gateway.pipelined_redis import PipelinedRedis
 from tollhouse.gateway.ratelimit import Limiter
 from tollhouse.gateway.reload import Reloader, listen_for_notifications
+from tollhouse.gateway.response_cache import ResponseCache
 from tollhouse.gateway.settings import GatewaySettings
+from tollhouse.gateway.tls import server_context
+from tollhouse.gateway.upstream_tls import UpstreamTls
+from tollhouse.gateway.uptime import host_states, start_uptime_checks
 from tollhouse.gateway.workers import SupervisorLink
 
 log = logging.getLogger("tollhouse.gateway")
@@ -59,7 +66,10 @@ async def serve(settings: GatewaySettings, supervisor: SupervisorLink | None = N
     # The request path's own connection: key lookups and limit checks, pipelined (see its module).
     data_redis = PipelinedRedis(settings.redis_url, timeout=5)
     pool = UpstreamPool(settings.upstream_connect_timeout_seconds, settings.upstream_timeout_seconds,
-                        settings.upstream_max_idle_per_host)
+                        settings.upstream_max_idle_per_host,
+                        tls=UpstreamTls(settings.proxy_ssl_ca_file, settings.proxy_ssl_insecure_skip_verify))
+    # HTTPS on the listener(s); certificates are loaded now so a bad file stops the start, not the first client.
+    tls = server_context(settings) if settings.use_ssl else None
     analytics = None
     if settings.analytics_enabled:
         # A connection of its own: a batch of records never queues ahead of a key lookup or limit check.
@@ -68,14 +78,26 @@ async def serve(settings: GatewaySettings, supervisor: SupervisorLink | None = N
                                     flush_interval=settings.analytics_flush_interval_seconds,
                                     buffer_max=settings.analytics_buffer_max)
     app = GatewayApp(analytics)
-    deps = PipelineDeps(upstreams=pool, keys=KeyStore(data_redis, settings.key_hash_secret),
+    app.client_address = ClientAddress(settings.trusted_proxies)  # analytics and the IP lists: the same client
+    deps = PipelineDeps(upstreams=pool, client_address=app.client_address,
+                        client_certificates=settings.tls_client_ca_file is not None,
+                        keys=KeyStore(data_redis, settings.key_hash_secret),
                         policies=lambda: app.policies, oauth=OAuthStore.from_settings(redis, settings),
                         limiter=Limiter(data_redis), rate_limit_fail_open=settings.rate_limit_fail_open,
                         jwks=JwksCache(settings.jwks_cache_seconds, settings.jwks_refetch_seconds,
-                                       settings.jwks_timeout_seconds))
+                                       settings.jwks_timeout_seconds),
+                        hosts=host_states(settings),
+                        # Connects at the first cached API's first request: APIs without a cache cost nothing.
+                        response_cache=ResponseCache(PipelinedRedis(settings.redis_url,
+                                                                    timeout=settings.cache_redis_timeout_seconds),
+                                                     settings.cache_max_body_bytes))
+
+    metrics = GatewayMetrics() if settings.metrics_port else None
 
     def prepare(api):
         api.chain = build_pipeline(api, deps)
+        if metrics is not None:
+            api.metrics = metrics.for_api(api.api_id)
 
     reloader = Reloader(definition_source(settings), prepare, app.swap_router, settings.reload_coalesce_seconds,
                         policy_source=policy_source(settings), swap_policies=app.swap_policies)
@@ -88,10 +110,18 @@ async def serve(settings: GatewaySettings, supervisor: SupervisorLink | None = N
         header_timeout=settings.client_header_timeout_seconds,
         body_timeout=settings.client_body_timeout_seconds,
         keepalive_timeout=settings.keepalive_timeout_seconds,
+        websockets=settings.enable_websockets,
     )
+    process_metrics = None
+    # Its own port, or as a worker the supervisor's (metrics_workers.py); opened first, so that a taken port
+    # fails the start before the API port answers.
+    if metrics is not None:
+        process_metrics = ProcessMetrics(settings.metrics_address or settings.listen_address, settings.metrics_port,
+                                         metrics, lambda: process_facts(len(app.router), reloader.reloads, analytics))
+        await process_metrics.start()
     reuse_port = supervisor is not None  # the workers share the ports
     server = await start_server(app.handle, settings.listen_address, settings.listen_port, limits,
-                                reuse_port=reuse_port)
+                                reuse_port=reuse_port, tls=tls)
     log.info("gateway listening on %s:%d", settings.listen_address, settings.listen_port)
     control_keys = KeyStore(redis, settings.key_hash_secret)  # lists and writes keys: the pooled client
     control = build_control_router(ControlServices(settings, redis, control_keys, reloader, lambda: app.policies))
@@ -102,10 +132,11 @@ async def serve(settings: GatewaySettings, supervisor: SupervisorLink | None = N
         app.control = control
     else:
         servers.append(await start_server(control.handle, settings.listen_address, settings.control_port, limits,
-                                          reuse_port=reuse_port))
+                                          reuse_port=reuse_port, tls=tls))
         log.info("control API listening on %s:%d", settings.listen_address, settings.control_port)
 
     background = [asyncio.create_task(reloader.run(), name="reloader")]
+    background += start_uptime_checks(settings, deps.hosts, lambda: app.router.apis)
     if analytics is not None:
         background.append(asyncio.create_task(analytics.run(), name="analytics"))
     if settings.node_secret is not None:  # dashboard mode, or file-mode gateways joined for /tyk/reload/group
@@ -132,6 +163,9 @@ async def serve(settings: GatewaySettings, supervisor: SupervisorLink | None = N
     if analytics is not None:
         await analytics.close()
         await analytics_redis.aclose()
+    if process_metrics is not None:
+        await process_metrics.close()
     await pool.close()
     await data_redis.aclose()
+    await deps.response_cache.close()
     await redis.aclose()

@@ -5,11 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tollhouse.core.settings import ServiceSettings, check_secret
+from tollhouse.gateway.client_address import parse_network
 
 ENV_PREFIX = "TOLLHOUSE_GATEWAY_"
+
+
+class TlsCertificate(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cert_file: Path
+    key_file: Path
 
 
 class GatewaySettings(ServiceSettings):
@@ -26,6 +34,10 @@ class GatewaySettings(ServiceSettings):
     secret: str
     # Serve the control API (/tyk/...) only on this port; unset: on listen_port beside the APIs.
     control_port: int | None = Field(None, ge=1, le=65535)
+    # Prometheus GET /metrics on a port of its own, without the secret (gateway/metrics_server.py); 0: off.
+    # metrics_address unset: listen_address.
+    metrics_port: int = Field(0, ge=0, le=65535)
+    metrics_address: str | None = None
     # File mode: the directory of policies (<id>.json) the control API writes; dashboard mode ignores it.
     policy_path: Path | None = None
     # Keys are stored as HMAC-SHA256(key_hash_secret, key): the same on every gateway and the dashboard.
@@ -60,16 +72,53 @@ class GatewaySettings(ServiceSettings):
     analytics_buffer_max: int = Field(100_000, ge=1)
 
     # Client side of the data path.
+    # Proxies (addresses or CIDR blocks) whose X-Forwarded-For is believed: the client address is then the
+    # rightmost untrusted hop of it (client_address.py); empty: the TCP peer, the header is never read.
+    # The IP allow/block lists and analytics use that address.
+    trusted_proxies: list[str] = []
     max_header_bytes: int = Field(16384, ge=1024, le=1_048_576)
     max_header_count: int = Field(100, ge=8, le=1000)
     client_header_timeout_seconds: float = Field(10, gt=0)
     client_body_timeout_seconds: float = Field(30, gt=0)
     keepalive_timeout_seconds: float = Field(60, gt=0)
+    # Proxy WebSocket handshakes and then the connection both ways (Tyk's http_server_options.enable_websockets).
+    enable_websockets: bool = True
+    # HTTPS on listen_port (Tyk's http_server_options.use_ssl), with tls_certificates: one {cert_file, key_file}
+    # (PEM) per domain, chosen by the name the client asks for (SNI), the first one for any other name.
+    use_ssl: bool = False
+    tls_certificates: list[TlsCertificate] = []
+    tls_min_version: Literal["1.2", "1.3"] = "1.2"
+    tls_ciphers: str = ""  # an OpenSSL cipher list for TLS 1.2 (1.3 suites are OpenSSL's); "": its defaults
+    # CAs (PEM; self-signed client certificates count as their own CA) that client certificates must chain to.
+    # Set: the listener asks every client for a certificate (optional), for APIs with use_mutual_tls_auth.
+    tls_client_ca_file: Path | None = None
+    # https upstreams: verify their certificates against proxy_ssl_ca_file (PEM) instead of the system's CAs,
+    # or not at all (Tyk's proxy_ssl_insecure_skip_verify; an API's proxy.transport can also skip).
+    proxy_ssl_ca_file: Path | None = None
+    proxy_ssl_insecure_skip_verify: bool = False
+
+    # Response cache (APIs with cache_options.enable_cache): answers larger than this are streamed but not kept;
+    # a Redis that does not answer the cache within the timeout is a miss (the request goes upstream).
+    cache_max_body_bytes: int = Field(1_048_576, ge=0, le=512 * 1_048_576)
+    cache_redis_timeout_seconds: float = Field(0.5, gt=0, le=60)
 
     # Upstream side of the data path.
     upstream_connect_timeout_seconds: float = Field(5, gt=0)
     upstream_timeout_seconds: float = Field(30, gt=0)
     upstream_max_idle_per_host: int = Field(64, ge=0, le=10_000)
+    # Passive health: connection failures or timeouts in a row that take a load-balanced API's host out of
+    # rotation (0: never), and for how long (see upstream_hosts.py).
+    upstream_passive_failures: int = Field(3, ge=0, le=1000)
+    upstream_passive_down_seconds: float = Field(10, gt=0, le=3600)
+    # Active health: the APIs' uptime_tests (Tyk's uptime_tests section of tyk.conf; see uptime.py). A host is
+    # down after uptime_failure_trigger_sample_size failed checks in a row; checks of a host run every
+    # uptime_time_wait_seconds (an API's uptime_tests.config.recheck_wait overrides), at most
+    # uptime_checker_pool_size at once, each given uptime_check_timeout_seconds (a check's own timeout overrides).
+    uptime_tests_disable: bool = False
+    uptime_failure_trigger_sample_size: int = Field(3, ge=1, le=100)
+    uptime_time_wait_seconds: float = Field(10, gt=0, le=3600)
+    uptime_check_timeout_seconds: float = Field(5, gt=0, le=300)
+    uptime_checker_pool_size: int = Field(50, ge=1, le=1000)
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
@@ -96,6 +145,16 @@ class GatewaySettings(ServiceSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/") if value else value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        for index, entry in enumerate(value):
+            try:
+                parse_network(entry)
+            except ValueError as exc:
+                raise ValueError(f"entry {index} ({entry!r}): {exc}") from None
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
@@ -111,4 +170,10 @@ class GatewaySettings(ServiceSettings):
             raise ValueError("node_secret is required with dashboard_url")
         if self.control_port is not None and self.control_port == self.listen_port:
             raise ValueError("control_port must differ from listen_port (unset it to serve /tyk/ on listen_port)")
+        if self.metrics_port and self.metrics_port in (self.listen_port, self.control_port):
+            raise ValueError("metrics_port must differ from listen_port and control_port")
+        if self.use_ssl and not self.tls_certificates:
+            raise ValueError("use_ssl needs at least one entry in tls_certificates")
+        if self.tls_client_ca_file is not None and not self.use_ssl:
+            raise ValueError("tls_client_ca_file needs use_ssl (client certificates come with TLS)")
         return self

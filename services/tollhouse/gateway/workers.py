@@ -9,6 +9,8 @@ new connections over them, and then only:
 - restarts a worker that dies, after a delay that doubles while replacements keep dying young;
 - stops the others and exits non-zero when a worker of the first start exits before it listens (the port
   held by a process without SO_REUSEPORT, an unreadable file...): the worker has printed why on stderr;
+- serves ``metrics_port`` with every worker's counters summed, asked over a socketpair per worker
+  (metrics_workers.py), when metrics are on;
 - fans out reloads made through the control API, which reach one worker only (/tyk/reload, and the
   /tyk/apis and /tyk/policies writes in file mode): that worker tells the supervisor, which sends SIGHUP
   to the others. Dashboard-mode notifications need no help: every worker follows them itself.
@@ -33,6 +35,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from tollhouse.gateway.metrics_workers import SupervisorMetrics
 from tollhouse.gateway.settings import GatewaySettings
 
 log = logging.getLogger("tollhouse.gateway.workers")
@@ -131,14 +134,17 @@ class Worker:
         return f"worker {self.slot} (pid {self.process.pid})"
 
 
-def supervise(count: int, argv: Sequence[str]) -> int:
-    """Run ``count`` workers of ``tollhouse-gateway <argv>`` until stopped; the exit status."""
-    return asyncio.run(Supervisor(count, argv).run())
+def supervise(count: int, argv: Sequence[str], metrics: tuple[str, int] | None = None) -> int:
+    """Run ``count`` workers of ``tollhouse-gateway <argv>`` until stopped; the exit status.
+
+    ``metrics``: (address, port) where the supervisor serves every worker's metrics summed."""
+    return asyncio.run(Supervisor(count, argv, metrics).run())
 
 
 class Supervisor:
-    def __init__(self, count: int, argv: Sequence[str]):
+    def __init__(self, count: int, argv: Sequence[str], metrics: tuple[str, int] | None = None):
         self._count = count
+        self._metrics = SupervisorMetrics(*metrics) if metrics is not None else None
         # Workers are fresh interpreters running the same command (not multiprocessing): each parses the same
         # config and environment and fails exactly as a one-process gateway would, printing to the same stderr,
         # and nothing of the supervisor (its event loop, signal handlers) leaks into it as it would with fork.
@@ -153,11 +159,19 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self._reload_all)
+        if self._metrics is not None:
+            try:
+                await self._metrics.start()
+            except OSError as exc:
+                print(f"tollhouse-gateway: cannot serve metrics: {exc}", file=sys.stderr)
+                return 1
         log.info("starting %d gateway workers", self._count)
         keepers = [asyncio.create_task(self._keep(slot), name=f"worker-{slot}") for slot in range(self._count)]
         await self._stop_requested.wait()
         clean = await self._stop_workers()
         await asyncio.gather(*keepers)
+        if self._metrics is not None:
+            await self._metrics.close()
         if self._failure is not None:
             return self._failure
         return 0 if clean else 1
@@ -183,6 +197,8 @@ class Supervisor:
                 self._stop_requested.set()
                 return
             first = False
+            if self._metrics is not None:
+                self._metrics.worker_died(slot)
             healthy = listened and time.monotonic() - worker.started >= HEALTHY_AFTER_SECONDS
             delay = RESTART_DELAY_MIN_SECONDS if healthy or not delay else min(delay * 2, RESTART_DELAY_MAX_SECONDS)
             log.error("%s exited unexpectedly with %s; starting another in %.1fs", worker or f"worker {slot}",
@@ -193,15 +209,21 @@ class Supervisor:
     async def _spawn(self, slot: int) -> Worker | None:
         loop = asyncio.get_running_loop()
         read_fd, write_fd = os.pipe()  # not inheritable: only this worker gets its write end (pass_fds)
+        env = {**os.environ, CHANNEL_ENV: f"{write_fd}:{os.getpid()}"}
+        passed = [write_fd]
+        if self._metrics is not None:  # its metrics channel, the same way (metrics_workers.py)
+            metrics_fd, metrics_env = self._metrics.channel_for(slot)
+            passed.append(metrics_fd)
+            env.update(metrics_env)
         try:
-            process = await asyncio.create_subprocess_exec(
-                *self._command, pass_fds=(write_fd,), env={**os.environ, CHANNEL_ENV: f"{write_fd}:{os.getpid()}"})
+            process = await asyncio.create_subprocess_exec(*self._command, pass_fds=passed, env=env)
         except OSError as exc:
             log.error("cannot start worker %d: %s", slot, exc)
             os.close(read_fd)
             return None
         finally:
-            os.close(write_fd)
+            for fd in passed:
+                os.close(fd)
         worker = Worker(slot, process, read_fd)
         self._workers[slot] = worker
         os.set_blocking(read_fd, False)

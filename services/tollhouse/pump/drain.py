@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
@@ -40,12 +41,15 @@ class Drainer:
             await self._init_sinks()
             while not self.stopping.is_set():
                 batch = await self._with_redis(self.queue.claim_batch, self.settings.purge_chunk)
+                claimed = time.perf_counter()
                 if batch.redelivered:
                     log.info("re-delivering %d unacknowledged records", len(batch))
                 if batch.raws:
+                    self.status.metrics.claimed(len(batch), batch.redelivered)
                     dead_letters = await self._deliver(batch)
                     await self._with_redis(self.queue.acknowledge, dead_letters)
                     self._count(batch, dead_letters)
+                    self.status.metrics.batch_done(time.perf_counter() - claimed)
                 # A full or re-delivered batch means more may be waiting: go again without a pause.
                 if len(batch) < self.settings.purge_chunk and not batch.redelivered:
                     await self._pause(self.settings.purge_delay)
@@ -70,6 +74,8 @@ class Drainer:
         results = await self._on_every_sink("write", lambda sink: sink.write(records))
         refused: dict[int, str] = {}
         for sink, rejections in results.items():
+            self.status.metrics.records_written[sink.type_name] += len(records) - len(rejections)
+            self.status.metrics.records_rejected[sink.type_name] += len(rejections)
             for rejection in rejections:
                 refused.setdefault(rejection.index, f"{sink.type_name}: {rejection.reason}")
         return refused
@@ -107,6 +113,7 @@ class Drainer:
                 result = await operation(*args)
             except REDIS_ERRORS as exc:
                 self.status.redis_error = describe(exc)
+                self.status.metrics.retries["redis"] += 1
                 log.warning("redis unavailable (%s); retrying", self.status.redis_error)
                 await self._pause(backoff.next_delay())
                 continue
@@ -123,6 +130,7 @@ class Drainer:
 
     def _sink_failed(self, sink: Sink, action: str, error: BaseException) -> None:
         self.status.sink_errors[sink.type_name] = describe(error)
+        self.status.metrics.retries[sink.type_name] += 1
         log.warning("sink %s %s failed (%s); keeping the records in redis and retrying",
                     sink.type_name, action, self.status.sink_errors[sink.type_name])
 

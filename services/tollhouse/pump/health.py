@@ -1,10 +1,11 @@
-"""``GET /health`` (and Tyk's ``/hello``): can the pump move records right now?
+"""``GET /health`` (and Tyk's ``/hello``): can the pump move records right now? And ``GET /metrics``.
 
 ``fail`` (503) when Redis or a sink's store is unreachable or the last write to it failed;
 ``warn`` (200) when the backlog in Redis is over ``health_backlog_warn``; otherwise ``pass``.
 Unlike Tyk's /hello, a failing pump answers 503 so load balancers and monitors notice.
-Served by a few lines of asyncio rather than a web framework: two read-only routes, and the
-pump's own signal handling stays in charge of shutdown.
+Served by a few lines of asyncio rather than a web framework (core/plain_http.py): read-only
+routes, and the pump's own signal handling stays in charge of shutdown. ``/metrics`` is Prometheus
+text (pump/metrics.py), on the same port: it needs no secret either.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json
 import logging
 from datetime import datetime
 
+from tollhouse.core.exposition import CONTENT_TYPE
+from tollhouse.core.plain_http import read_request_head, response_bytes
 from tollhouse.pump.drain import REDIS_ERRORS, describe
 from tollhouse.pump.queue import AnalyticsQueue
 from tollhouse.pump.settings import PumpSettings
@@ -23,11 +26,10 @@ from tollhouse.pump.status import PumpStatus
 log = logging.getLogger(__name__)
 
 HEALTH_PATHS = ("/health", "/hello")
+METRICS_PATH = "/metrics"
 # A health check must answer quickly even when a store hangs.
 CHECK_TIMEOUT_SECONDS = 2.0
 READ_TIMEOUT_SECONDS = 5.0
-MAX_HEADER_LINES = 100
-REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
 class HealthReport:
@@ -45,6 +47,14 @@ class HealthReport:
         details["records_written"] = self.status.records_written
         verdict = self._verdict([redis_detail, *sink_details], lengths["backlog"])
         return (503 if verdict == "fail" else 200), {"status": verdict, "details": details}
+
+    async def metrics(self) -> str:
+        try:
+            lengths = await asyncio.wait_for(self.queue.lengths(), CHECK_TIMEOUT_SECONDS)
+        except (*REDIS_ERRORS, TimeoutError):
+            lengths = None  # the queue gauges are left out; the counters still answer
+        return self.status.metrics.render([sink.type_name for sink in self.sinks], self.status.records_dead_lettered,
+                                          lengths)
 
     def _verdict(self, components: list[dict], backlog: int | None) -> str:
         if any(component["status"] != "pass" for component in components):
@@ -88,39 +98,27 @@ class HealthServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             method, path = await asyncio.wait_for(read_request_head(reader), READ_TIMEOUT_SECONDS)
-            code, body = await self._respond(method, path)
-            writer.write(http_response(code, body, include_body=method != "HEAD"))
+            writer.write(await self._respond(method, path))
             await writer.drain()
         except (TimeoutError, ConnectionError, ValueError, asyncio.IncompleteReadError):
             pass  # a client that hangs up or speaks nonsense gets nothing
         finally:
             writer.close()
 
-    async def _respond(self, method: str, path: str) -> tuple[int, dict]:
-        if path.split("?", 1)[0] not in HEALTH_PATHS:
-            return 404, {"error": "not found"}
+    async def _respond(self, method: str, path: str) -> bytes:
+        path, include_body = path.split("?", 1)[0], method != "HEAD"
+        if path not in (*HEALTH_PATHS, METRICS_PATH):
+            return http_response(404, {"error": "not found"})
         if method not in ("GET", "HEAD"):
-            return 405, {"error": "method not allowed"}
-        return await self.report.build()
+            return http_response(405, {"error": "method not allowed"})
+        if path == METRICS_PATH:
+            return response_bytes(200, (await self.report.metrics()).encode(), CONTENT_TYPE, include_body)
+        return http_response(*await self.report.build(), include_body=include_body)
 
 
 def iso_time(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else None
 
 
-async def read_request_head(reader: asyncio.StreamReader) -> tuple[str, str]:
-    """The method and path of an HTTP/1.x request; the headers are read and ignored."""
-    request_line = (await reader.readline()).decode("latin-1").split()
-    if len(request_line) != 3:
-        raise ValueError("not an HTTP request line")
-    for _ in range(MAX_HEADER_LINES):
-        if (await reader.readline()) in (b"\r\n", b"\n", b""):
-            return request_line[0], request_line[1]
-    raise ValueError("too many header lines")
-
-
 def http_response(code: int, body: dict, include_body: bool = True) -> bytes:
-    payload = json.dumps(body).encode()
-    head = (f"HTTP/1.1 {code} {REASONS.get(code, '')}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n")
-    return head.encode() + (payload if include_body else b"")
+    return response_bytes(code, json.dumps(body).encode(), "application/json", include_body)

@@ -21,6 +21,7 @@ ROUTES = [
     ("POST", "/api/apis", {"api_definition": {}}, "apis", "write", 400),
     ("PUT", "/api/apis/missing", {"api_definition": definition()}, "apis", "write", 404),
     ("DELETE", "/api/apis/missing", None, "apis", "write", 404),
+    ("DELETE", "/api/cache/missing", None, "apis", "write", 404),
     ("GET", "/api/keys", None, "keys", "read", 200),
     ("GET", "/api/keys/missing", None, "keys", "read", 404),
     ("POST", "/api/keys", {"apply_policies": ["missing"]}, "keys", "write", 400),
@@ -76,6 +77,7 @@ def _api_routes(routes) -> list[APIRoute]:
 
 def _template(path: str) -> str:
     replacements = {"/api/apis/missing": "/api/apis/{api_id}", "/api/keys/missing": "/api/keys/{key}",
+                    "/api/cache/missing": "/api/cache/{api_id}",
                     "/api/keys/custom-key": "/api/keys/{key}",
                     "/api/portal/policies/missing": "/api/portal/policies/{policy_id}",
                     "/api/users/missing": "/api/users/{user_id}",

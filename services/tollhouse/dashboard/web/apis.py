@@ -14,9 +14,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from redis import RedisError
 
 from tollhouse.core.apidef import HMAC_ALGORITHMS, DefinitionError, parse_definition
 from tollhouse.dashboard.api.apis import create_definition, delete_definition, update_definition
+from tollhouse.dashboard.api.cache import CachesDep, clear_api_cache
 from tollhouse.dashboard.deps import PublisherDep, StoreDep
 from tollhouse.dashboard.errors import BadRequest, DashboardError
 from tollhouse.dashboard.permissions import allows
@@ -105,6 +107,21 @@ def delete(api_id: str, request: Request, session: Writer, form: FormDep, store:
             raise
         return _not_found(request, session)
     return RedirectResponse("/apis", status_code=303)
+
+
+@router.post("/apis/{api_id}/cache/clear", response_class=HTMLResponse)
+def clear_cache(api_id: str, request: Request, session: Writer, form: FormDep, store: StoreDep,
+                caches: CachesDep) -> Response:
+    """The edit page's "Clear cache" button (``api.cache.clear_api_cache``: checked, audited)."""
+    try:
+        clear_api_cache(store, caches, session.user, api_id)
+    except DashboardError as exc:
+        if exc.status_code != 404:
+            raise
+        return _not_found(request, session)
+    except RedisError:
+        return RedirectResponse(f"/apis/{api_id}?cache=failed", status_code=303)
+    return RedirectResponse(f"/apis/{api_id}?cache=cleared", status_code=303)
 
 
 def _form(request: Request, session: WebSession, designer: ApiForm, errors: list[tuple[str, str]] | None = None,

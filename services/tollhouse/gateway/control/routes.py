@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tollhouse.gateway.control import apis, keys, oauth, policies, reloads
+from tollhouse.gateway.control import apis, cache, keys, oauth, policies, reloads
 from tollhouse.gateway.control.router import ControlRouter, ControlServices
 
 
@@ -14,4 +14,5 @@ def build_control_router(services: ControlServices) -> ControlRouter:
     apis.register(router)
     reloads.register(router)
     oauth.register(router)
+    cache.register(router)
     return router

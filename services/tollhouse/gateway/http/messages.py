@@ -157,7 +157,8 @@ class Request:
     """One parsed request head; the body streams in afterwards through ``body``."""
 
     __slots__ = ("body", "chunked", "client_ip", "content_length", "expect_continue", "headers",
-                 "http_version", "keep_alive", "method", "path", "query", "scheme", "target")
+                 "http_version", "keep_alive", "method", "path", "peer_cert", "query", "scheme", "target",
+                 "upgrade")
 
     def __init__(self, method: str, target: str, http_version: str, headers: list[tuple[str, str]],
                  client_ip: str = "", scheme: str = "http", body: BodyStream = EMPTY_BODY,
@@ -175,6 +176,11 @@ class Request:
         self.chunked = chunked
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
+        # The protocol asked for when the request is an Upgrade the connection can be handed over to
+        # (lowercased, e.g. "websocket"); "" for every other request.
+        self.upgrade = ""
+        # The client's TLS certificate (DER) when it sent one; None otherwise.
+        self.peer_cert: bytes | None = None
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -219,6 +225,7 @@ class ClientConnection(Protocol):
 
     async def drain(self) -> None: ...
     def should_close_after(self, request: Request) -> bool: ...
+    def take_over(self) -> tuple[asyncio.Transport, bytes]: ...
 
 
 class Response:
@@ -335,6 +342,21 @@ class Response:
                              flush=False)
         await self.send_body(data)
         await self.finish()
+
+    def switch_protocols(self, headers: list[tuple[str, str]], protocol: str) -> tuple[asyncio.Transport, bytes]:
+        """Answer 101 and hand the connection over: its transport and the bytes the client sent after
+        its request. The server neither reads nor times out the connection any more."""
+        if self.started:
+            raise RuntimeError("response already started")
+        self._check_open()
+        parts = [STATUS_LINES[101]]
+        parts.extend(f"{name}: {value}\r\n".encode("latin-1") for name, value in headers)
+        parts.append(f"connection: upgrade\r\nupgrade: {protocol}\r\n\r\n".encode("latin-1"))
+        self.started = self.finished = True
+        self.status = 101
+        self.keep_alive = False
+        self._conn.transport.writelines(parts)
+        return self._conn.take_over()
 
     def abort(self) -> None:
         """Drop the client connection: the only honest signal once a broken response has started."""

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -55,6 +56,9 @@ class ServerLimits:
     body_timeout: float = 30.0
     # Idle time allowed between requests.
     keepalive_timeout: float = 60.0
+    # Hand "Upgrade: websocket" requests to the handler as upgradable (enable_websockets); off, they are
+    # plain requests whose connection closes after the answer.
+    websockets: bool = True
 
 
 class Rejected(Exception):
@@ -81,6 +85,9 @@ class HttpServerProtocol(asyncio.Protocol):
         self._closed = False
         self._client_ip = ""
         self._scheme = "http"
+        self._peer_cert: bytes | None = None  # the client's TLS certificate (DER), when it sent one
+        # Bytes after an Upgrade request's head, kept for whoever takes the connection over; None otherwise.
+        self._upgrade_tail: bytearray | None = None
         # Parsing state of the request being received.
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
@@ -119,6 +126,8 @@ class HttpServerProtocol(asyncio.Protocol):
         self._client_ip = peer[0] if peer else ""
         if transport.get_extra_info("sslcontext") is not None:
             self._scheme = "https"
+            tls = transport.get_extra_info("ssl_object")
+            self._peer_cert = tls.getpeercert(binary_form=True) if tls is not None else None
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self._lingering = -1
         self._set_phase(HEADERS, self._limits.header_timeout)
@@ -147,15 +156,18 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._reading_done:
-            self._drop_lingering(len(data))
+            if self._upgrade_tail is not None:
+                self._upgrade_tail += data
+            else:
+                self._drop_lingering(len(data))
             return
         began = self._messages_begun
         was_in_head = self._in_head
         self._fed = 0
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._upgrade_requested()
+        except httptools.HttpParserUpgrade as upgrade:
+            self._upgrade_requested(data[upgrade.args[0]:])
         except httptools.HttpParserError as exc:
             if isinstance(exc.__context__, Rejected):
                 self._reject(exc.__context__)
@@ -240,6 +252,8 @@ class HttpServerProtocol(asyncio.Protocol):
         request = Request(method, self._url.decode("latin-1"), version, self._headers, self._client_ip,
                           self._scheme, body, self._content_length, self._chunked,
                           parser.should_keep_alive(), expect_continue)
+        if self._peer_cert is not None:
+            request.peer_cert = self._peer_cert
         self._pending.append(request)
         if self._active is not None or len(self._pending) > MAX_PIPELINED:
             self._update_reading()
@@ -406,16 +420,30 @@ class HttpServerProtocol(asyncio.Protocol):
             self._pending.append(rejection)
             self._wake_worker()
 
-    def _upgrade_requested(self) -> None:
+    def _upgrade_requested(self, tail: bytes) -> None:
         # llhttp stops at a request asking for Upgrade (websocket, h2c): it was handed over as a
-        # plain request without a body, and this connection ends with its response.
+        # plain request without a body, and this connection ends with its response, unless the
+        # handler takes the connection over (take_over) to carry the new protocol.
         self._reading_done = True
         self._update_reading()
-        if self._pending and isinstance(self._pending[-1], Request):
-            self._pending[-1].keep_alive = False
         if self._body is not None:
             self._body.set_exception(BadRequestBody("a request body next to Upgrade is not supported"))
             self._body = None
+        elif self._pending and isinstance(self._pending[-1], Request):
+            request = self._pending[-1]
+            request.keep_alive = False
+            if self._limits.websockets and (request.header("upgrade") or "").strip().lower() == "websocket":
+                request.upgrade = "websocket"
+                self._upgrade_tail = bytearray(tail)
+
+    def take_over(self) -> tuple[asyncio.Transport, bytes]:
+        """Let go of the connection (after a 101): its transport, and what the client sent after its request."""
+        self._closed = True
+        self._connections.discard(self)
+        self.phase = None
+        tail = bytes(self._upgrade_tail or b"")
+        self._upgrade_tail = None
+        return self.transport, tail
 
     async def _send_rejection(self, rejection: Rejected) -> None:
         if self._closed:
@@ -483,12 +511,13 @@ _sweepers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 async def start_server(handler: Handler, host: str, port: int, limits: ServerLimits, *,
-                       reuse_port: bool = False) -> asyncio.Server:
-    """Listen on host:port and serve each request with ``await handler(request, response)``."""
+                       reuse_port: bool = False, tls: ssl.SSLContext | None = None) -> asyncio.Server:
+    """Listen on host:port and serve each request with ``await handler(request, response)``; HTTPS with ``tls``."""
     loop = asyncio.get_running_loop()
     connections: set[HttpServerProtocol] = set()
     server = await loop.create_server(lambda: HttpServerProtocol(handler, limits, connections),
-                                      host, port, reuse_port=reuse_port or None, backlog=1024)
+                                      host, port, reuse_port=reuse_port or None, backlog=1024, ssl=tls,
+                                      ssl_handshake_timeout=limits.header_timeout if tls is not None else None)
     shortest = min(limits.header_timeout, limits.body_timeout, limits.keepalive_timeout)
     tick = min(1.0, max(0.02, shortest / 10))
     # Kept with the server so it is not collected; it ends once the server closed and drained.

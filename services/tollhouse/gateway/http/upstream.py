@@ -12,7 +12,9 @@ from collections import deque
 
 import httptools
 
+from tollhouse.core.apidef_tls import ProxyTransport
 from tollhouse.gateway.http.messages import BodyStream
+from tollhouse.gateway.upstream_tls import UpstreamTls
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 WRITE_HIGH_WATER = 256 * 1024
@@ -58,11 +60,18 @@ class UpstreamResponse:
         if not self.body.complete:
             self._conn.close()
 
+    def take_over(self) -> tuple[asyncio.Transport, bytes]:
+        """After a 101: the connection's transport and the bytes the upstream sent after the head."""
+        return self._conn.take_over()
+
 
 class UpstreamConnection(asyncio.Protocol):
-    def __init__(self, pool: UpstreamPool, key: tuple[str, str, int]):
+    def __init__(self, pool: UpstreamPool, key: tuple, *, upgrading: bool = False):
         self._pool = pool
         self.key = key
+        # Carries an Upgrade request: never pooled; after a 101 it is handed over (take_over).
+        self.upgrading = upgrading
+        self._upgrade_tail: bytearray | None = None
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.closed = False
@@ -91,7 +100,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     async def exchange(self, method: str, target: str, headers: list[tuple[str, str]],
                        body: BodyStream | None, content_length: int | None,
-                       chunked: bool) -> UpstreamResponse:
+                       chunked: bool, head_timeout: float | None = None) -> UpstreamResponse:
+        """``head_timeout``: how long to wait for the response head once the request is sent (default: the
+        pool's read_timeout)."""
         self._reset_exchange()
         if self._parser is None:
             self._parser = httptools.HttpResponseParser(self)
@@ -106,7 +117,7 @@ class UpstreamConnection(asyncio.Protocol):
                 self.body_started = True
                 self._request_sent = await self._send_body(head, body, chunked)
             if not waiter.done():
-                self._start_timer(self._pool.read_timeout, "response")
+                self._start_timer(head_timeout or self._pool.read_timeout, "response")
             # Whoever fails the waiter (timeout, lost connection, bad response) also closes us.
             return await waiter
         except BaseException:
@@ -148,16 +159,16 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _start_timer(self, seconds: float, what: str) -> None:
         self._cancel_timer()
-        self._timer = self._loop.call_later(seconds, self._timed_out, what)
+        self._timer = self._loop.call_later(seconds, self._timed_out, what, seconds)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _timed_out(self, what: str) -> None:
+    def _timed_out(self, what: str, seconds: float) -> None:
         self._timer = None
-        self._fail(UpstreamTimeout(f"upstream {what} timed out after {self._pool.read_timeout:g}s"))
+        self._fail(UpstreamTimeout(f"upstream {what} timed out after {seconds:g}s"))
         self.close()
 
     def _fail(self, error: UpstreamError) -> None:
@@ -177,13 +188,23 @@ class UpstreamConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
 
     def data_received(self, data: bytes) -> None:
+        if self._upgrade_tail is not None:
+            self._upgrade_tail += data  # the new protocol's first bytes, until the connection is taken over
+            return
         if self._head_waiter is None:
             self.close()  # bytes nobody asked for: the connection can no longer be trusted
             return
         self._got_bytes = True
         try:
             self._parser.feed_data(data)  # type: ignore[union-attr]
-        except Exception as exc:  # httptools errors, including a 101 it treats as an upgrade
+        except httptools.HttpParserUpgrade as upgrade:
+            if self._upgrade_tail is None:
+                self._fail(UpstreamProtocolError("the upstream switched protocols unasked"))
+                self.close()
+                return
+            self._upgrade_tail += data[upgrade.args[0]:]
+            self.transport.pause_reading()
+        except Exception as exc:  # httptools errors
             self._fail(UpstreamProtocolError(f"invalid response from upstream: {exc}"))
             self.close()
 
@@ -230,6 +251,9 @@ class UpstreamConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         parser = self._parser
         status = parser.get_status_code()
+        if status == 101 and self.upgrading:
+            self._switched_protocols()
+            return
         if 100 <= status < 200:
             # An interim response (100 Continue, 103 Early Hints): the real one follows.
             self._headers = []
@@ -260,6 +284,23 @@ class UpstreamConnection(asyncio.Protocol):
                 # httptools cannot be told that a HEAD response has no body: start over next time.
                 self._parser = None
 
+    def _switched_protocols(self) -> None:
+        self._in_head = False
+        self._upgrade_tail = bytearray()
+        self._cancel_timer()
+        response = UpstreamResponse(self, 101, self._status_reason.decode("latin-1"), self._headers, None,
+                                    BodyStream.from_bytes(b""))
+        waiter, self._head_waiter = self._head_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(response)
+
+    def take_over(self) -> tuple[asyncio.Transport, bytes]:
+        """Let go of the connection after a 101: its transport, and the bytes that followed the head."""
+        self.closed = True  # as far as the pool knows
+        tail = bytes(self._upgrade_tail or b"")
+        self._upgrade_tail = None
+        return self.transport, tail
+
     def on_body(self, chunk: bytes) -> None:
         if self._body is not None:
             self._body.feed(chunk)
@@ -279,7 +320,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self._reading_paused:
             self._reading_paused = False
             self.transport.resume_reading()
-        if keep_alive and self._request_sent and not self.closed:
+        if keep_alive and self._request_sent and not self.closed and not self.upgrading:
             self._pool.release(self)
         else:
             self.close()
@@ -322,34 +363,54 @@ class UpstreamPool:
     """Keep-alive connections to upstreams, reused newest first."""
 
     def __init__(self, connect_timeout: float = 5, read_timeout: float = 30, max_idle_per_host: int = 64,
-                 *, idle_timeout: float = 50, ssl_context: ssl.SSLContext | None = None):
+                 *, idle_timeout: float = 50, ssl_context: ssl.SSLContext | None = None,
+                 tls: UpstreamTls | None = None):
+        """``tls``: the gateway's upstream TLS settings (its default context unless ``ssl_context`` is given)."""
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_idle_per_host = max_idle_per_host
         # Kept below the usual upstream keep-alive timeouts (nginx 75s, Go 90s) to rarely meet a
         # connection the upstream is closing.
         self.idle_timeout = idle_timeout
-        self._ssl_context = ssl_context
-        self._idle: dict[tuple[str, str, int], deque[UpstreamConnection]] = {}
+        self.tls = tls
+        self._ssl_context = ssl_context or (tls.default if tls is not None else None)
+        # Keyed by (scheme, host, port), and the TLS context when an API has its own.
+        self._idle: dict[tuple, deque[UpstreamConnection]] = {}
         self._closed = False
 
     async def request(self, scheme: str, host: str, port: int, method: str, target: str,
                       headers: list[tuple[str, str]], body: BodyStream | None, content_length: int | None,
-                      chunked: bool) -> UpstreamResponse:
-        key = (scheme, host, port)
+                      chunked: bool, head_timeout: float | None = None,
+                      tls: ssl.SSLContext | None = None) -> UpstreamResponse:
+        """``tls``: an https upstream's own TLS context instead of the pool's (its connections are kept apart)."""
+        key = (scheme, host, port) if tls is None else (scheme, host, port, tls)
         conn = self._take_idle(key)
         if conn is not None:
             try:
-                return await conn.exchange(method, target, headers, body, content_length, chunked)
+                return await conn.exchange(method, target, headers, body, content_length, chunked, head_timeout)
             except UpstreamUnreachable as exc:
                 # The upstream closed this kept-alive connection as we reused it. Only a request it
                 # cannot have acted on, and whose body we still hold, is safe to send again.
                 if not (exc.before_response and method in IDEMPOTENT_METHODS and not conn.body_started):
                     raise
         conn = await self._connect(key)
-        return await conn.exchange(method, target, headers, body, content_length, chunked)
+        return await conn.exchange(method, target, headers, body, content_length, chunked, head_timeout)
 
-    def _take_idle(self, key: tuple[str, str, int]) -> UpstreamConnection | None:
+    def context_for(self, transport: ProxyTransport) -> ssl.SSLContext | None:
+        """An API's own TLS context for its https upstream (``proxy.transport``); None: the pool's."""
+        if self.tls is None:
+            self.tls = UpstreamTls()
+        return self.tls.for_transport(transport)
+
+    async def upgrade(self, scheme: str, host: str, port: int, target: str, headers: list[tuple[str, str]], *,
+                      head_timeout: float | None = None, tls: ssl.SSLContext | None = None) -> UpstreamResponse:
+        """A bodiless GET asking for Upgrade, on a connection of its own. A 101 is handed over with
+        ``response.take_over()``; any other answer is read as usual, then the connection closes."""
+        key = (scheme, host, port) if tls is None else (scheme, host, port, tls)
+        conn = await self._connect(key, upgrading=True)
+        return await conn.exchange("GET", target, headers, None, None, False, head_timeout)
+
+    def _take_idle(self, key: tuple) -> UpstreamConnection | None:
         idle = self._idle.get(key)
         if not idle:
             return None
@@ -361,18 +422,21 @@ class UpstreamPool:
             conn.close()
         return None
 
-    async def _connect(self, key: tuple[str, str, int]) -> UpstreamConnection:
-        scheme, host, port = key
+    async def _connect(self, key: tuple, *, upgrading: bool = False) -> UpstreamConnection:
+        scheme, host, port = key[:3]
         loop = asyncio.get_running_loop()
         tls = None
         if scheme == "https":
-            if self._ssl_context is None:
-                self._ssl_context = ssl.create_default_context()
-            tls = self._ssl_context
+            if len(key) > 3:
+                tls = key[3]
+            else:
+                if self._ssl_context is None:
+                    self._ssl_context = ssl.create_default_context()
+                tls = self._ssl_context
         try:
             async with asyncio.timeout(self.connect_timeout):
-                _, conn = await loop.create_connection(lambda: UpstreamConnection(self, key), host, port,
-                                                       ssl=tls, server_hostname=host if tls else None)
+                _, conn = await loop.create_connection(lambda: UpstreamConnection(self, key, upgrading=upgrading),
+                                                       host, port, ssl=tls, server_hostname=host if tls else None)
         except TimeoutError:
             raise UpstreamTimeout(f"connecting to {host}:{port} timed out after {self.connect_timeout:g}s") \
                 from None

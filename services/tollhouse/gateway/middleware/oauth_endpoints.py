@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from tollhouse.gateway.compiled import CompiledApi
-from tollhouse.gateway.context import GatewayError, RequestContext
+from tollhouse.gateway.context import Answered, GatewayError, RequestContext
 from tollhouse.gateway.http.messages import ClientError
 from tollhouse.gateway.keystore import StorageUnavailable
 from tollhouse.gateway.oauth import OAuthError, OAuthStore, revoke_request, token_request
@@ -20,10 +20,6 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 16 * 1024
 # RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = [("cache-control", "no-store"), ("pragma", "no-cache")]
-
-
-class Answered(GatewayError):
-    """The endpoint wrote its own answer; raising this ends the chain (the error handler sends nothing more)."""
 
 
 class OAuthEndpoints:
