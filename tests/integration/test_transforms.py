@@ -15,6 +15,8 @@ import pytest
 import redis
 
 from tests.gateways import FileGateway, keyed, store_key
+from tests.stack import wait_until
+from tollhouse.core.analytics import ANALYTICS_LIST, decode
 
 KEY = "transform-key-0001"
 
@@ -278,3 +280,18 @@ def _length(data: bytes) -> int:
         if line.startswith("content-length:"):
             return int(line.split(":", 1)[1])
     return 0
+
+
+def test_analytics_record_what_the_client_asked_not_the_rewrite(gateway, redis_proc):
+    assert call(gateway, "GET", "/rewrite/legacy?mark=analytics").json()["method"] == "POST"
+    assert call(gateway, "GET", "/rewrite/books/77?mark=analytics").json()["path"] == "/reflect/library"
+    store = redis.Redis(port=redis_proc.port)
+
+    def recorded():
+        records = [decode(raw) for raw in store.lrange(ANALYTICS_LIST, 0, -1)]
+        found = sorted((record["method"], record["path"]) for record in records if "mark=analytics" in
+                       record["raw_path"])
+        return found if len(found) == 2 else None
+
+    assert wait_until(recorded, 10, message="analytics records") == [("GET", "/rewrite/books/77"),
+                                                                     ("GET", "/rewrite/legacy")]

@@ -55,6 +55,8 @@ class GatewayApp:
         if api is None:
             await response.send_json(404, {"error": "no API is listening on this path"})
             return
+        # Analytics record what the client asked for, as Tyk does, not what transforms made of it.
+        asked = (request.method, request.path)
         ctx = RequestContext(request, response, api)
         try:
             try:
@@ -73,7 +75,7 @@ class GatewayApp:
             if metrics is not None and ctx.status:
                 metrics.observe(ctx.status, time.perf_counter() - ctx.started, ctx.upstream_ms)
             if self.analytics is not None and api.track_analytics and ctx.status:
-                self.analytics.add(self._record(ctx))
+                self.analytics.add(self._record(ctx, *asked))
 
     @staticmethod
     async def _run_chain(ctx: RequestContext) -> None:
@@ -85,13 +87,13 @@ class GatewayApp:
         if not ctx.response.started:
             await ctx.response.send_json(error.status, {"error": error.message}, ctx.response_headers + error.headers)
 
-    def _record(self, ctx: RequestContext) -> dict:
+    def _record(self, ctx: RequestContext, method: str, path: str) -> dict:
         request, api = ctx.request, ctx.api
         length = request.content_length
         return new_record(
-            method=request.method,
+            method=method,
             host=request.header("host") or "",
-            path=request.path,
+            path=path,
             raw_path=request.target,
             content_length=length if length is not None else 0,
             user_agent=request.header("user-agent") or "",

@@ -7,7 +7,7 @@ does not show (fields Tollhouse does not know, another authentication kind's set
 lists) survives an edit. ``parse_definition`` still has the last word; ``field_of`` says which form field a dotted
 definition path belongs to, so every error is shown next to the field that caused it.
 
-The form checks the types of what the gateway does not read yet (cache and CORS) and what only the form can get
+The form checks the types of the cache and CORS fields it writes and what only the form can get
 wrong (a rule naming no version); the rest is ``parse_definition``'s, called by the create and update functions.
 """
 
