@@ -17,10 +17,9 @@ from urllib.parse import parse_qsl
 
 from tollhouse.core.apidef_transforms import VersionTransforms
 from tollhouse.gateway.body_template import BodyTemplate, TemplateFailed
-from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import GatewayError, RequestContext
 from tollhouse.gateway.http.messages import BodyStream
-from tollhouse.gateway.middleware.per_version import Endpoint, PerVersion, endpoints, first_match
+from tollhouse.gateway.middleware.per_version import Endpoint, PerVersionStep, endpoints, first_match
 from tollhouse.gateway.request_body import hold_body
 from tollhouse.gateway.response_wrappers import BufferingResponse, Headers
 
@@ -69,17 +68,8 @@ def _json(raw: bytes, status: int, whose: str) -> Any:
         raise GatewayError(status, f"{whose} body is not valid JSON, which its transform needs") from None
 
 
-class _BodyTransform:
+class _BodyTransform(PerVersionStep):
     compile = staticmethod(compile_request)
-
-    def __init__(self, api: CompiledApi):
-        self.api = api
-        self.versions = PerVersion(api.definition, type(self).compile)
-
-    @classmethod
-    def for_api(cls, api: CompiledApi):
-        step = cls(api)
-        return step if step.versions.any() else None
 
     def _find(self, ctx: RequestContext) -> Transform | None:
         compiled = self.versions.for_request(ctx)

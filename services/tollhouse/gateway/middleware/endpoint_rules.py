@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from tollhouse.core.apidef_transforms import ListEntry, MethodAction, VersionTransforms
 from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import Answered, GatewayError, RequestContext
-from tollhouse.gateway.middleware.per_version import Endpoint, PerVersion, endpoints
+from tollhouse.gateway.middleware.per_version import Endpoint, PerVersionStep, endpoints
 
 if TYPE_CHECKING:
     from tollhouse.gateway.pipeline import Middleware
@@ -41,21 +41,16 @@ def compile_rules(settings: VersionTransforms) -> VersionRules | None:
     return VersionRules(rules, white_listing=any(kind == WHITE_LIST for kind, _ in rules))
 
 
-class EndpointRules:
+class EndpointRules(PerVersionStep):
+    compile = staticmethod(compile_rules)
+
     def __init__(self, api: CompiledApi):
-        self.api = api
-        self.versions = PerVersion(api.definition, compile_rules)
+        super().__init__(api)
         self.ignores = any(kind == IGNORED for rules in self.versions.by_version.values() if rules is not None
                            for kind, _ in rules.rules)
         self.mocks = any(action.action == "reply" for rules in self.versions.by_version.values()
                          if rules is not None for _, endpoint in rules.rules
                          for action in endpoint.entry.method_actions.values())
-
-    @classmethod
-    def for_api(cls, api: CompiledApi) -> EndpointRules | None:
-        """None when no version of the API has any of the three lists (the step stays out of its chain)."""
-        rules = cls(api)
-        return rules if rules.versions.any() else None
 
     async def __call__(self, ctx: RequestContext) -> None:
         rules = self.versions.for_request(ctx)

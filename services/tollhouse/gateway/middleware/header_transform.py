@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tollhouse.core.apidef_transforms import HeaderTransform, VersionTransforms
-from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import RequestContext
 from tollhouse.gateway.context_vars import expand, has_variables
-from tollhouse.gateway.middleware.per_version import Endpoint, PerVersion, endpoints, first_match
+from tollhouse.gateway.middleware.per_version import Endpoint, PerVersionStep, endpoints, first_match
 from tollhouse.gateway.response_wrappers import HeaderEditingResponse
 
 Headers = list[tuple[str, str]]
@@ -68,15 +67,8 @@ def compile_response(settings: VersionTransforms) -> VersionHeaderEdits | None:
                     settings.transform_response_headers)
 
 
-class TransformRequestHeaders:
-    def __init__(self, api: CompiledApi):
-        self.api = api
-        self.versions = PerVersion(api.definition, compile_request)
-
-    @classmethod
-    def for_api(cls, api: CompiledApi) -> TransformRequestHeaders | None:
-        step = cls(api)
-        return step if step.versions.any() else None
+class TransformRequestHeaders(PerVersionStep):
+    compile = staticmethod(compile_request)
 
     async def __call__(self, ctx: RequestContext) -> None:
         compiled = self.versions.for_request(ctx)
@@ -87,17 +79,10 @@ class TransformRequestHeaders:
             request.headers = edit.apply(request.headers, ctx)
 
 
-class TransformResponseHeaders:
+class TransformResponseHeaders(PerVersionStep):
     """Puts a response in front of the client's that edits the head the upstream (or a mock) sends."""
 
-    def __init__(self, api: CompiledApi):
-        self.api = api
-        self.versions = PerVersion(api.definition, compile_response)
-
-    @classmethod
-    def for_api(cls, api: CompiledApi) -> TransformResponseHeaders | None:
-        step = cls(api)
-        return step if step.versions.any() else None
+    compile = staticmethod(compile_response)
 
     async def __call__(self, ctx: RequestContext) -> None:
         compiled = self.versions.for_request(ctx)

@@ -4,24 +4,16 @@
 from __future__ import annotations
 
 from tollhouse.core.apidef_transforms import MethodTransform, VersionTransforms
-from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import RequestContext
-from tollhouse.gateway.middleware.per_version import Endpoint, PerVersion, endpoints, first_match
+from tollhouse.gateway.middleware.per_version import Endpoint, PerVersionStep, endpoints, first_match
 
 
 def compile_methods(settings: VersionTransforms) -> tuple[Endpoint[MethodTransform], ...] | None:
     return endpoints(settings.method_transforms) or None
 
 
-class TransformMethod:
-    def __init__(self, api: CompiledApi):
-        self.api = api
-        self.versions = PerVersion(api.definition, compile_methods)
-
-    @classmethod
-    def for_api(cls, api: CompiledApi) -> TransformMethod | None:
-        step = cls(api)
-        return step if step.versions.any() else None
+class TransformMethod(PerVersionStep):
+    compile = staticmethod(compile_methods)
 
     async def __call__(self, ctx: RequestContext) -> None:
         compiled = self.versions.for_request(ctx)

@@ -9,6 +9,7 @@ from typing import Generic, TypeVar
 
 from tollhouse.core.apidef import ApiDefinition
 from tollhouse.core.apidef_transforms import VersionTransforms, all_version_transforms, unversioned_name
+from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import RequestContext
 
 T = TypeVar("T")
@@ -29,6 +30,23 @@ class PerVersion(Generic[T]):
 
     def any(self) -> bool:
         return any(value is not None for value in self.by_version.values())
+
+
+class PerVersionStep:
+    """A pipeline step built from each version's settings: a subclass names ``compile`` (a staticmethod: one
+    version's transforms -> what the step needs, or None), and ``for_api`` gives the step only to APIs where some
+    version has something for it, so the others' chains never hold it."""
+
+    compile: Callable[[VersionTransforms], object]
+
+    def __init__(self, api: CompiledApi):
+        self.api = api
+        self.versions = PerVersion(api.definition, self.compile)
+
+    @classmethod
+    def for_api(cls, api: CompiledApi):
+        step = cls(api)
+        return step if step.versions.any() else None
 
 
 @dataclass(frozen=True)

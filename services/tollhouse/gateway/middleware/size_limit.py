@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tollhouse.core.apidef_transforms import SizeLimit, VersionTransforms
-from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import GatewayError, RequestContext
 from tollhouse.gateway.http.messages import BodyStream, ClientError
-from tollhouse.gateway.middleware.per_version import Endpoint, PerVersion, endpoints, first_match
+from tollhouse.gateway.middleware.per_version import Endpoint, PerVersionStep, endpoints, first_match
 
 TOO_LARGE = "Request is too large"
 
@@ -40,15 +39,8 @@ def compile_limits(settings: VersionTransforms) -> VersionLimits | None:
     return VersionLimits(settings.global_size_limit, endpoints(settings.size_limits))
 
 
-class LimitRequestSize:
-    def __init__(self, api: CompiledApi):
-        self.api = api
-        self.versions = PerVersion(api.definition, compile_limits)
-
-    @classmethod
-    def for_api(cls, api: CompiledApi) -> LimitRequestSize | None:
-        step = cls(api)
-        return step if step.versions.any() else None
+class LimitRequestSize(PerVersionStep):
+    compile = staticmethod(compile_limits)
 
     async def __call__(self, ctx: RequestContext) -> None:
         limits = self.versions.for_request(ctx)

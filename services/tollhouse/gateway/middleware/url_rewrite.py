@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from tollhouse.core.apidef_transforms import RewriteTrigger, StringMatch, VersionTransforms
-from tollhouse.gateway.compiled import CompiledApi
 from tollhouse.gateway.context import RequestContext
 from tollhouse.gateway.context_vars import expand
-from tollhouse.gateway.middleware.per_version import Endpoint, PerVersion, endpoints, first_match
+from tollhouse.gateway.middleware.per_version import Endpoint, PerVersionStep, endpoints, first_match
 from tollhouse.gateway.request_body import hold_body
 
 MAX_REQUEST_BODY = 1024 * 1024
@@ -88,15 +87,8 @@ def compile_rewrites(settings: VersionTransforms) -> tuple[Endpoint[Rewrite], ..
     return tuple(compiled) or None
 
 
-class RewriteUrl:
-    def __init__(self, api: CompiledApi):
-        self.api = api
-        self.versions = PerVersion(api.definition, compile_rewrites)
-
-    @classmethod
-    def for_api(cls, api: CompiledApi) -> RewriteUrl | None:
-        step = cls(api)
-        return step if step.versions.any() else None
+class RewriteUrl(PerVersionStep):
+    compile = staticmethod(compile_rewrites)
 
     async def __call__(self, ctx: RequestContext) -> None:
         compiled = self.versions.for_request(ctx)
