@@ -45,7 +45,35 @@ class BodySource(Protocol):
         """The reader is about to wait for more data (start a stall timer, send 100 Continue...)."""
 
 
-class BodyStream:
+class ChunkReader:
+    """What every body offers on top of its ``read()`` (one chunk; ``b""`` at the end): iteration and read_all."""
+
+    __slots__ = ()
+
+    async def read(self) -> bytes:
+        raise NotImplementedError
+
+    async def read_all(self, limit: int) -> bytes:
+        """The whole body, for the few places that need it in memory; ValueError past ``limit``."""
+        parts, size = [], 0
+        while chunk := await self.read():
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"body larger than {limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def __aiter__(self) -> ChunkReader:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self.read()
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+
+class BodyStream(ChunkReader):
     """A request or response body, read chunk by chunk; ``b""`` marks its end."""
 
     __slots__ = ("_buffered", "_chunks", "_done", "_error", "_paused", "_source", "_waiter")
@@ -130,24 +158,6 @@ class BodyStream:
                 self._source.resume_reading()
         return chunk
 
-    async def read_all(self, limit: int) -> bytes:
-        """The whole body, for the few places that need it in memory; ValueError past ``limit``."""
-        parts, size = [], 0
-        while chunk := await self.read():
-            size += len(chunk)
-            if size > limit:
-                raise ValueError(f"body larger than {limit} bytes")
-            parts.append(chunk)
-        return b"".join(parts)
-
-    def __aiter__(self) -> BodyStream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await self.read()
-        if not chunk:
-            raise StopAsyncIteration
-        return chunk
 
 
 EMPTY_BODY = BodyStream.from_bytes(b"")  # shared by every request without a body: it never changes

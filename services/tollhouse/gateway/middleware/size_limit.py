@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tollhouse.core.apidef_transforms import SizeLimit, VersionTransforms
 from tollhouse.gateway.context import GatewayError, RequestContext
-from tollhouse.gateway.http.messages import BodyStream, ClientError
+from tollhouse.gateway.http.messages import BodyStream, ChunkReader, ClientError
 from tollhouse.gateway.middleware.per_version import Endpoint, PerVersionStep, endpoints, first_match
 
 TOO_LARGE = "Request is too large"
@@ -57,7 +57,7 @@ class LimitRequestSize(PerVersionStep):
             request.body = LimitedBody(request.body, limit)
 
 
-class LimitedBody:
+class LimitedBody(ChunkReader):
     """A body stream that fails with 413 once more than ``limit`` bytes came through it."""
 
     __slots__ = ("_body", "_left")
@@ -79,22 +79,4 @@ class LimitedBody:
         self._left -= len(chunk)
         if self._left < 0:
             raise RequestTooLarge(TOO_LARGE)
-        return chunk
-
-    async def read_all(self, limit: int) -> bytes:
-        parts, size = [], 0
-        while chunk := await self.read():
-            size += len(chunk)
-            if size > limit:
-                raise ValueError(f"body larger than {limit} bytes")
-            parts.append(chunk)
-        return b"".join(parts)
-
-    def __aiter__(self) -> LimitedBody:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await self.read()
-        if not chunk:
-            raise StopAsyncIteration
         return chunk
