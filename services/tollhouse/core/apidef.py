@@ -20,6 +20,7 @@ from tollhouse.core.apidef_cors import CorsConfig
 from tollhouse.core.apidef_ip import IpAccessFields
 from tollhouse.core.apidef_tls import ClientCertificate, ProxyTransport
 from tollhouse.core.apidef_upstreams import LoadBalancing, UptimeTests, check_upstream_fields
+from tollhouse.core.endpoint_paths import EndpointPath
 
 API_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 DOMAIN_PATTERN = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
@@ -111,21 +112,12 @@ class EndpointRateLimit(_Section):
     ``method`` empty or ``ANY``: every method. ``disabled: true`` or ``enabled: false`` turn the entry off.
     """
 
-    path: str = Field(min_length=1)
+    path: EndpointPath = Field(min_length=1)
     method: str = ""
     rate: float = Field(gt=0)
     per: float = Field(gt=0)
     disabled: bool = False
     enabled: bool = True
-
-    @field_validator("path")
-    @classmethod
-    def _path_regex(cls, value: str) -> str:
-        try:
-            endpoint_pattern(value)
-        except re.error as exc:
-            raise ValueError(f"is not a valid regular expression: {exc}") from None
-        return value
 
     @property
     def active(self) -> bool:
@@ -135,13 +127,6 @@ class EndpointRateLimit(_Section):
     def methods(self) -> frozenset[str]:
         method = self.method.upper()
         return frozenset() if method in ("", "ANY") else frozenset({method})
-
-
-def endpoint_pattern(path: str) -> re.Pattern:
-    """Tyk's endpoint path as a regex matched from the start of the path after the listen path."""
-    if not path.startswith(("/", "^")):
-        path = "/" + path
-    return re.compile("^" + re.sub(r"\{[^/{}]*\}", "[^/]+", path.removeprefix("^")))
 
 
 class VersionData(_Section):

@@ -11,7 +11,7 @@
 
 Per version, ``extended_paths.cache`` lists paths (safe methods), and ``extended_paths.advance_cache_config``
 entries ``{method, path, cache_response_codes, timeout}`` override the statuses and lifetime for one method and
-path. Paths are matched like every endpoint path (``apidef.endpoint_pattern``). Only GET, HEAD and OPTIONS are
+path. Paths are matched like every endpoint path (``endpoint_paths.endpoint_pattern``). Only GET, HEAD and OPTIONS are
 ever cached: Tyk's caching of POST bodies (``cache_key_regex``) is refused with a clear error.
 """
 
@@ -127,7 +127,8 @@ class CacheRule:
 def cache_rules(definition: ApiDefinition, version: str) -> list[CacheRule]:
     """The version's cached paths, ``advance_cache_config`` entries first (they carry the overrides, and the
     first match wins); ``DefinitionError`` names the first bad field."""
-    from tollhouse.core.apidef import DefinitionError, _describe, endpoint_pattern  # apidef imports this module
+    from tollhouse.core.apidef import DefinitionError, _describe  # apidef imports this module
+    from tollhouse.core.endpoint_paths import endpoint_pattern
 
     place = f"version_data.versions.{version}.extended_paths"
     extended = (definition.version_data.versions.get(version) or {}).get("extended_paths") or {}

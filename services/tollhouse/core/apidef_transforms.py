@@ -6,7 +6,7 @@ Per version, in ``version_data.versions.<name>``: ``global_headers`` / ``global_
 ``method_actions`` — action ``reply`` is a mock response), ``transform_headers``, ``transform_response_headers``,
 ``url_rewrites``, ``method_transforms``, ``transform``, ``transform_response`` and ``size_limits``.
 
-Every entry's ``path`` is matched like the other endpoint paths (``apidef.endpoint_pattern``: a regex from the
+Every entry's ``path`` is matched like the other endpoint paths (``endpoint_paths.endpoint_pattern``: a regex from the
 start of the path after the listen path, ``{name}`` one segment); ``method`` empty or ``ANY`` is every method.
 ``version_transforms`` raises ``DefinitionError`` naming the dotted path of the first bad field.
 """
@@ -22,8 +22,9 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tollhouse.core.apidef import ApiDefinition, DefinitionError, _describe, endpoint_pattern
+from tollhouse.core.apidef import ApiDefinition, DefinitionError, _describe
 from tollhouse.core.apidef_versions import legacy_path_lists
+from tollhouse.core.endpoint_paths import EndpointPath, endpoint_pattern
 
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # A template this long is a mistake or an attack, not a transform.
@@ -33,19 +34,10 @@ MAX_TEMPLATE_CHARS = 64 * 1024
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    path: str = Field(min_length=1)
+    path: EndpointPath = Field(min_length=1)
     method: str = ""
     ignore_case: bool = False
     disabled: bool = False
-
-    @field_validator("path")
-    @classmethod
-    def _path_regex(cls, value: str) -> str:
-        try:
-            endpoint_pattern(value)
-        except re.error as exc:
-            raise ValueError(f"is not a valid regular expression: {exc}") from None
-        return value
 
     def pattern(self) -> re.Pattern:
         pattern = endpoint_pattern(self.path)

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tollhouse.core.endpoint_paths import EndpointPath
+
 if TYPE_CHECKING:
     from tollhouse.core.apidef import ApiDefinition, VersionData
 
@@ -118,20 +120,9 @@ class UptimeTests(_Section):
 class _PathEntry(_Section):
     """An ``extended_paths`` entry: ``path`` as in every Tyk path list (see core.apidef.endpoint_pattern)."""
 
-    path: str = Field(min_length=1)
+    path: EndpointPath = Field(min_length=1)
     method: str = ""
     disabled: bool = False
-
-    @field_validator("path")
-    @classmethod
-    def _path_regex(cls, value: str) -> str:
-        from tollhouse.core.apidef import endpoint_pattern
-
-        try:
-            endpoint_pattern(value)
-        except re.error as exc:
-            raise ValueError(f"is not a valid regular expression: {exc}") from None
-        return value
 
     @property
     def methods(self) -> frozenset[str]:

@@ -10,14 +10,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from tollhouse.core.apidef import ApiDefinition, DefinitionError, _describe, endpoint_pattern
+from tollhouse.core.apidef import ApiDefinition, DefinitionError, _describe
+from tollhouse.core.endpoint_paths import EndpointPath
 
 NEVER = ("", "-1")
 LEGACY_LISTS = ("ignored", "white_list", "black_list")
@@ -35,15 +35,7 @@ def parse_expiry(value: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _path(value: str) -> str:
-    try:
-        endpoint_pattern(value)
-    except re.error as exc:
-        raise ValueError(f"is not a valid regular expression: {exc}") from None
-    return value
-
-
-PathPattern = Annotated[str, AfterValidator(_path)]
+PathPattern = EndpointPath
 
 
 class LegacyPaths(BaseModel):

@@ -7,7 +7,7 @@ What is taken from the document, and how:
   missing server URL cannot be proxied to: the caller must give the upstream (``upstream`` wins anyway).
 - an endpoint allow-list: each path + method becomes a ``white_list`` entry in the version's ``extended_paths``,
   in Tyk's shape (``path``, ``method``, ``method_actions``). Path templates stay as written (``/pets/{id}``):
-  Tyk's importer keeps them, and Tyk (like ``apidef.endpoint_pattern``) reads ``{name}`` as one path segment.
+  Tyk's importer keeps them, and Tyk (like ``endpoint_paths.endpoint_pattern``) reads ``{name}`` as one path segment.
 - authentication from the security scheme the document requires (root ``security``, else the first
   operation's): ``apiKey`` in a header, query parameter or cookie -> auth token read from there; ``http basic``
   -> basic auth; ``http bearer`` with ``bearerFormat: JWT`` -> JWT (keys found per token ``kid`` until a

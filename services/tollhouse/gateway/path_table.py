@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from tollhouse.core.apidef import endpoint_pattern
+from tollhouse.core.endpoint_paths import endpoint_pattern
 
 if TYPE_CHECKING:
     from tollhouse.gateway.compiled import CompiledApi

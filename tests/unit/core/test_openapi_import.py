@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tollhouse.core.apidef import endpoint_pattern, parse_definition
+from tollhouse.core.apidef import parse_definition
+from tollhouse.core.endpoint_paths import endpoint_pattern
 from tollhouse.core.openapi_import import MAX_DOCUMENT_BYTES, OpenApiError, load_document, to_definition
 
 PETSTORE = {

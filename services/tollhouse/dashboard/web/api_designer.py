@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tollhouse.core.apidef import HMAC_ALGORITHMS, JWT_ALGORITHMS, endpoint_pattern
+from tollhouse.core.apidef import HMAC_ALGORITHMS, JWT_ALGORITHMS
+from tollhouse.core.endpoint_paths import endpoint_pattern
 from tollhouse.dashboard.errors import BadRequest
 
 AUTH_KINDS = {"keyless": "Keyless (open)", "token": "Auth token", "basic": "Basic auth", "jwt": "JWT",

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tollhouse.core.apidef import endpoint_pattern
+from tollhouse.core.endpoint_paths import endpoint_pattern
 from tollhouse.core.keys import QUOTA_PREFIX, RATE_PREFIX, session_name
 from tollhouse.gateway.context import GatewayError, KeyChanged, RequestContext
 from tollhouse.gateway.keystore import StorageUnavailable
