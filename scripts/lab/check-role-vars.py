@@ -89,7 +89,9 @@ def main() -> int:
 ROLE_OWN = {
     role: {"venv", "config_file", "limit_nofile", "extra_settings", "health_timeout"}
     for role in SERVICES
-} | {"dashboard": {"venv", "config_file", "limit_nofile", "extra_settings", "health_timeout", "admin_password"}}
+} | {"dashboard": {"venv", "config_file", "limit_nofile", "extra_settings", "health_timeout", "admin_password"},
+     "gateway": {"venv", "config_file", "limit_nofile", "extra_settings", "health_timeout",
+                 "tls_certificates_src", "tls_client_ca_src", "proxy_ssl_ca_src", "tls_dir"}}
 
 if __name__ == "__main__":
     sys.exit(main())
