@@ -14,7 +14,7 @@ from tollhouse.gateway.workers import SupervisorLink, supervise, worker_count
 
 
 def main(argv: list[str] | None = None) -> None:
-    settings = settings_from_args("tollhouse-gateway", GatewaySettings, ENV_PREFIX, argv)
+    settings = settings_from_args("tollhouse-gateway", GatewaySettings, ENV_PREFIX, argv, check_files=_load_tls_files)
     setup_logging(settings.log_level, settings.log_format)
     supervisor = SupervisorLink.from_environment()
     if supervisor is None and worker_count(settings) > 1:
@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> None:
                             if port)
         print(f"tollhouse-gateway: cannot listen on {settings.listen_address}:{ports}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _load_tls_files(settings: GatewaySettings) -> None:
+    from tollhouse.gateway.tls import load_tls_files  # only this check and the serving process need ssl setup
+
+    load_tls_files(settings)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,23 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from tollhouse.gateway.settings import GatewaySettings, TlsCertificate
+from tollhouse.gateway.upstream_tls import UpstreamTls
 
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
 class TlsSetupError(ValueError):
     """A certificate, key or CA file in the settings cannot be used; the message names the setting."""
+
+
+def load_tls_files(settings: GatewaySettings) -> None:
+    """Load every certificate, key and CA file the settings name, as serving would (``--check-config``)."""
+    if settings.use_ssl:
+        server_context(settings)
+    try:
+        UpstreamTls(settings.proxy_ssl_ca_file, settings.proxy_ssl_insecure_skip_verify)
+    except (OSError, ValueError) as exc:
+        raise TlsSetupError(f"proxy_ssl_ca_file: cannot load {settings.proxy_ssl_ca_file}: {exc}") from None
 
 
 def server_context(settings: GatewaySettings) -> ssl.SSLContext:

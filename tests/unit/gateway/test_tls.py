@@ -116,3 +116,25 @@ def test_mutual_tls_check():
 def test_mutual_tls_needs_a_listener_that_asks_for_certificates():
     with pytest.raises(ValueError, match="tls_client_ca_file"):
         mutual_tls(["ab" * 32], requested=False)
+
+
+def test_check_config_loads_the_tls_files_the_settings_name(ca, tmp_path, capsys):
+    """``tollhouse-gateway --check-config`` (the role's handler, run as the service's user) fails on files serving
+    would fail on, naming the setting, and passes on good ones."""
+    from tollhouse.gateway.main import main
+
+    good, other = ca.issue("good", dns=["good.test"]), ca.issue("other", dns=["other.test"])
+
+    def check(**values) -> tuple[int, str]:
+        config = tmp_path / "gateway.toml"
+        config.write_text("".join(f"{key} = {toml_value(value)}\n" for key, value in {**BASE, **values}.items()))
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--config", str(config), "--check-config"])
+        return exit_info.value.code, capsys.readouterr().err
+
+    pair = {"cert_file": str(good.cert_file), "key_file": str(good.key_file)}
+    assert check(use_ssl=True, tls_certificates=[pair])[0] == 0
+    code, error = check(use_ssl=True, tls_certificates=[{**pair, "key_file": str(other.key_file)}])
+    assert code == 2 and "tls_certificates.0: cannot load" in error
+    code, error = check(proxy_ssl_ca_file=str(tmp_path / "no-such-ca.pem"))
+    assert code == 2 and "proxy_ssl_ca_file: cannot load" in error
