@@ -19,7 +19,7 @@ from tollhouse.core.apidef_cache import CacheOptions, check_cache_fields
 from tollhouse.core.apidef_cors import CorsConfig
 from tollhouse.core.apidef_ip import IpAccessFields
 from tollhouse.core.apidef_tls import ClientCertificate, ProxyTransport
-from tollhouse.core.apidef_upstreams import LoadBalancing, UptimeTests, check_upstream_fields
+from tollhouse.core.apidef_upstreams import LoadBalancing, UptimeTests, check_upstream_fields, check_upstream_url
 from tollhouse.core.endpoint_paths import EndpointPath
 
 API_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -62,16 +62,7 @@ class ProxyConfig(LoadBalancing, _Section):  # + enable_load_balancing, target_l
     @field_validator("target_url")
     @classmethod
     def _target_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http(s) URL")
-        if parts.query or parts.fragment:
-            raise ValueError("must not carry a query or fragment")
-        try:
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError:
-            raise ValueError("has an invalid port") from None
-        return value
+        return check_upstream_url(value)
 
 
 class AuthConfig(_Section):

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tollhouse.core.apidef import ApiDefinition, DefinitionError, _describe
 from tollhouse.core.apidef_versions import legacy_path_lists
-from tollhouse.core.endpoint_paths import EndpointPath, endpoint_pattern
+from tollhouse.core.endpoint_paths import EndpointPath, Regex, endpoint_pattern
 
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # A template this long is a mistake or an attack, not a transform.
@@ -101,17 +101,8 @@ class HeaderTransform(_Entry):
 class StringMatch(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    match_rx: str
+    match_rx: Regex
     reverse: bool = False
-
-    @field_validator("match_rx")
-    @classmethod
-    def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"is not a valid regular expression: {exc}") from None
-        return value
 
 
 class TriggerOptions(BaseModel):
@@ -156,18 +147,9 @@ class RewriteTrigger(BaseModel):
 
 
 class UrlRewrite(_Entry):
-    match_pattern: str
+    match_pattern: Regex
     rewrite_to: str
     triggers: list[RewriteTrigger] = []
-
-    @field_validator("match_pattern")
-    @classmethod
-    def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"is not a valid regular expression: {exc}") from None
-        return value
 
     @model_validator(mode="after")
     def _relative_targets(self) -> UrlRewrite:

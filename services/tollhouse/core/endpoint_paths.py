@@ -1,4 +1,5 @@
-"""Tyk's endpoint paths: the ``path`` of every ``extended_paths`` entry, as a regex, and the type that checks one."""
+"""Tyk's endpoint paths (the ``path`` of every ``extended_paths`` entry) as regexes, and the field types that check
+them and other regexes of definitions and sessions."""
 
 from __future__ import annotations
 
@@ -15,13 +16,18 @@ def endpoint_pattern(path: str) -> re.Pattern:
     return re.compile("^" + re.sub(r"\{[^/{}]*\}", "[^/]+", path.removeprefix("^")))
 
 
-def _compiles(value: str) -> str:
-    try:
-        endpoint_pattern(value)
-    except re.error as exc:
-        raise ValueError(f"is not a valid regular expression: {exc}") from None
-    return value
+def _checked(compile_it):
+    def check(value: str) -> str:
+        try:
+            compile_it(value)
+        except re.error as exc:
+            raise ValueError(f"is not a valid regular expression: {exc}") from None
+        return value
+
+    return check
 
 
-# A definition field holding an endpoint path: refused, naming the field, when it is no valid regex.
-EndpointPath = Annotated[str, AfterValidator(_compiles)]
+# Fields refused, naming the field, when they are no valid regex: an endpoint path (Tyk's {id} segments
+# allowed), or a plain regular expression.
+EndpointPath = Annotated[str, AfterValidator(_checked(endpoint_pattern))]
+Regex = Annotated[str, AfterValidator(_checked(re.compile))]

@@ -6,11 +6,12 @@ acts on. Errors name the field as a dotted path, e.g. ``access_rights.orders.lim
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tollhouse.core.endpoint_paths import Regex
 
 UNLIMITED = -1
 
@@ -49,17 +50,8 @@ class Limit(_Doc):
 
 
 class AllowedUrl(_Doc):
-    url: str  # a regular expression matched against the path after the listen path, as Tyk does
+    url: Regex  # a regular expression matched against the path after the listen path, as Tyk does
     methods: list[str] = []
-
-    @field_validator("url")
-    @classmethod
-    def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"is not a valid regular expression: {exc}") from None
-        return value
 
     @field_validator("methods")
     @classmethod
